@@ -1,0 +1,21 @@
+"""The durable Redis Streams bus between responders and thinkers (see ``docs/protocol.md``).
+
+Responder side: :class:`ResponderBus` and its per-call :class:`SessionLink`.
+Thinker side: :class:`TaskWorker` running a :class:`TaskHandler`.
+"""
+
+from shared.bus._task_run import WorkerStats
+from shared.bus.handler import TaskContext, TaskFailed, TaskHandler, TaskOutcome
+from shared.bus.responder import ResponderBus, SessionLink
+from shared.bus.worker import TaskWorker
+
+__all__ = [
+    "ResponderBus",
+    "SessionLink",
+    "TaskContext",
+    "TaskFailed",
+    "TaskHandler",
+    "TaskOutcome",
+    "TaskWorker",
+    "WorkerStats",
+]

@@ -1,0 +1,413 @@
+"""The thinker side of the bus: a consumer-group worker that runs tasks durably.
+
+One :class:`TaskWorker` per process runs up to ``concurrency`` tasks at once. Several processes
+(or machines) share the work through the ``thinkers`` consumer group with no other coordination:
+
+* intake: ``XREADGROUP ... COUNT <free slots> BLOCK`` on the task stream;
+* leases: every ``lease/4`` the worker re-claims its in-flight entries (``XCLAIM ... JUSTID``,
+  which resets their idle time without counting a delivery) and re-checks cancel markers;
+* sweep: ``XAUTOCLAIM`` takes over entries idle for a whole lease (their worker died), one at a
+  time (quarantine: a redelivery may be the task that killed its last worker), and dead-letters
+  those delivered more than ``max_deliveries`` times;
+* control: cancel requests arrive on a broadcast stream and stop the matching running task.
+
+Each task gets exactly one terminal event (enforced in Redis, see ``_scripts.FINISH``); an entry is
+acked only after its terminal event is written, so a crash at any point leads to a redelivery that
+the done marker absorbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError, TimeoutError
+
+from shared.bus._group import ensure_group, is_nogroup
+from shared.bus._task_run import TaskRun, WorkerStats, process_entry
+from shared.bus._writer import EventWriter
+from shared.bus.handler import TaskHandler
+from shared.config import BusSettings
+from shared.errors import WireFormatError
+from shared.keys import GROUP, Keys
+from shared.wire import CancelRequest, decode_command
+
+log = logging.getLogger(__name__)
+
+_REDIS_DOWN = (ConnectionError, TimeoutError, OSError)
+_PRUNE_EVERY_S = 300.0
+_PRUNE_IDLE_MS = 3_600_000
+_OUTAGE_LOG_EVERY_S = 5.0
+
+
+def default_consumer_name() -> str:
+    """``<host>-<pid>-<random>``: unique per process, readable in ``XINFO CONSUMERS``."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class TaskWorker:
+    """Runs tasks from the bus with ``handler`` until :meth:`request_stop` is called."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        handler: TaskHandler,
+        settings: BusSettings,
+        *,
+        consumer: str | None = None,
+    ) -> None:
+        self.consumer = consumer or default_consumer_name()
+        self.settings = settings
+        self.keys = Keys(settings.prefix)
+        self.stats = WorkerStats()
+        self._redis = redis
+        self._handler = handler
+        self._writer = EventWriter(redis, self.keys, settings)
+        self._runs: dict[str, TaskRun] = {}
+        self._runs_by_task: dict[tuple[str, str], TaskRun] = {}
+        self._processing: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._stopping = False
+        self._quarantined: str | None = None
+        self._drain_timeout_s = 10.0
+        self._last_outage_log = float("-inf")
+
+    @property
+    def in_flight(self) -> int:
+        """Entries this worker is processing now."""
+        return len(self._runs)
+
+    def request_stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Stop taking tasks, give in-flight ones ``drain_timeout_s`` to finish, hand back the
+        rest for another worker to reclaim at once; :meth:`run` returns when that is done."""
+        self._drain_timeout_s = drain_timeout_s
+        self._stop_requested.set()
+
+    async def run(self) -> None:
+        """Serve until :meth:`request_stop`; a crash in a loop propagates after clean-up."""
+        await self._until_redis(lambda: ensure_group(self._redis, self.keys))
+        loops = {
+            asyncio.create_task(coro, name=f"tandem-worker-{coro.__name__}")
+            for coro in (
+                self._intake_loop(),
+                self._sweep_loop(),
+                self._control_loop(),
+                self._lease_loop(),
+            )
+        }
+        stop_waiter = asyncio.create_task(self._stop_requested.wait())
+        log.info("worker started", extra={"consumer": self.consumer, "prefix": self.keys.prefix})
+        try:
+            done, _ = await asyncio.wait(loops | {stop_waiter}, return_when="FIRST_COMPLETED")
+            for task in done - {stop_waiter}:
+                task.result()  # a loop only ends early by crashing: raise its error
+        finally:
+            self._stopping = True
+            stop_waiter.cancel()
+            await self._shutdown(loops)
+
+    # -- intake ----------------------------------------------------------------------------
+
+    async def _intake_loop(self) -> None:
+        block = self.settings.block_ms
+        while not self._stopping:
+            free = self._free_slots()
+            if free <= 0:
+                self._slot_freed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._slot_freed.wait(), block / 1000)
+                continue
+            try:
+                reply = await self._redis.xreadgroup(
+                    GROUP, self.consumer, {self.keys.tasks: ">"}, count=free, block=block
+                )
+            except _REDIS_DOWN:
+                await self._pause_for_redis()
+                continue
+            except Exception as error:
+                if not is_nogroup(error):
+                    raise
+                await self._until_redis(lambda: ensure_group(self._redis, self.keys))
+                continue
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    self._start(entry_id, fields or {}, attempt=1)
+
+    def _free_slots(self) -> int:
+        return self.settings.concurrency - len(self._runs)
+
+    def _start(self, entry_id: str, fields: Mapping[str, Any], *, attempt: int) -> TaskRun:
+        self.stats.received += 1
+        run = TaskRun(entry_id=entry_id, attempt=attempt)
+        self._runs[entry_id] = run
+        session_id, task_id = fields.get("session_id"), fields.get("task_id")
+        if isinstance(session_id, str) and isinstance(task_id, str):
+            self._runs_by_task[(session_id, task_id)] = run
+        task = asyncio.create_task(self._process(run, fields, (session_id, task_id)))
+        self._processing.add(task)
+        task.add_done_callback(self._processing.discard)
+        return run
+
+    async def _process(self, run: TaskRun, fields: Mapping[str, Any], key: tuple[Any, Any]) -> None:
+        try:
+            await process_entry(
+                run,
+                fields,
+                writer=self._writer,
+                handler=self._handler,
+                worker_name=self.consumer,
+                stats=self.stats,
+            )
+        except _REDIS_DOWN:
+            log.warning("could not answer a task: Redis unreachable", extra=self._ids(run))
+        except Exception:
+            log.exception("task processing failed", extra=self._ids(run))
+        finally:
+            self._runs.pop(run.entry_id, None)
+            if self._runs_by_task.get(key) is run:
+                del self._runs_by_task[key]
+            if self._quarantined == run.entry_id:
+                self._quarantined = None
+            self._slot_freed.set()
+
+    @staticmethod
+    def _ids(run: TaskRun) -> dict[str, str]:
+        ids = {"entry_id": run.entry_id}
+        if run.task is not None:
+            ids |= {"task_id": run.task.task_id, "session_id": run.task.session_id}
+        return ids
+
+    # -- reclaim and dead letters ----------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        interval = self.settings.sweep_interval_ms / 1000
+        cursor = "0-0"
+        last_prune = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            if self._quarantined is not None or self._free_slots() <= 0:
+                await asyncio.sleep(interval)
+                continue
+            try:
+                if loop.time() - last_prune > _PRUNE_EVERY_S:
+                    last_prune = loop.time()
+                    await self._prune_consumers()
+                cursor, claimed = await self._claim_one(cursor)
+            except _REDIS_DOWN:
+                await self._pause_for_redis()
+                continue
+            except Exception as error:
+                if not is_nogroup(error):
+                    raise
+                cursor = "0-0"
+                await self._until_redis(lambda: ensure_group(self._redis, self.keys))
+                continue
+            if claimed is None:
+                if cursor == "0-0":
+                    await asyncio.sleep(interval)
+                continue
+            await self._take_over(*claimed)
+
+    async def _claim_one(self, cursor: str) -> tuple[str, tuple[str, dict[str, str]] | None]:
+        reply = await self._redis.xautoclaim(
+            self.keys.tasks,
+            GROUP,
+            self.consumer,
+            min_idle_time=self.settings.lease_ms,
+            start_id=cursor,
+            count=1,
+        )
+        next_cursor, entries = reply[0], reply[1]
+        if not entries:
+            return next_cursor, None
+        entry_id, fields = entries[0]
+        return next_cursor, (entry_id, fields or {})
+
+    async def _take_over(self, entry_id: str, fields: dict[str, str]) -> None:
+        if not fields:  # trimmed away while pending: nothing left to run
+            await self._writer.ack(entry_id)
+            return
+        pending = await self._redis.xpending_range(
+            self.keys.tasks, GROUP, min=entry_id, max=entry_id, count=1
+        )
+        deliveries = int(pending[0]["times_delivered"]) if pending else 1
+        if deliveries > self.settings.max_deliveries:
+            epoch = 0
+            with contextlib.suppress(WireFormatError):
+                command = decode_command(fields)
+                epoch = getattr(command, "epoch", 0)
+            await self._writer.dead_letter(
+                entry_id,
+                fields,
+                code="dead_letter",
+                message=f"delivered {deliveries} times without an answer",
+                deliveries=deliveries,
+                epoch=epoch,
+            )
+            self.stats.dead_lettered += 1
+            return
+        self.stats.reclaimed += 1
+        log.info("reclaimed a task", extra={"entry_id": entry_id, "attempt": deliveries})
+        self._quarantined = entry_id
+        self._start(entry_id, fields, attempt=deliveries)
+
+    async def _prune_consumers(self) -> None:
+        """Forget consumers of dead processes that hold nothing (they accumulate otherwise)."""
+        for consumer in await self._redis.xinfo_consumers(self.keys.tasks, GROUP):
+            name = consumer["name"]
+            if name != self.consumer and not consumer["pending"]:
+                if int(consumer["idle"]) > _PRUNE_IDLE_MS:
+                    await self._redis.xgroup_delconsumer(self.keys.tasks, GROUP, name)
+
+    # -- cancellation ------------------------------------------------------------------------
+
+    async def _control_loop(self) -> None:
+        last_id = await self._until_redis(self._latest_control_id)
+        while True:
+            try:
+                reply = await self._redis.xread(
+                    {self.keys.control: last_id}, count=100, block=self.settings.block_ms
+                )
+            except _REDIS_DOWN:
+                await self._pause_for_redis()
+                continue
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    self._apply_control(fields or {})
+
+    async def _latest_control_id(self) -> str:
+        newest = await self._redis.xrevrange(self.keys.control, count=1)
+        return str(newest[0][0]) if newest else "0-0"
+
+    def _apply_control(self, fields: Mapping[str, Any]) -> None:
+        try:
+            command = decode_command(fields)
+        except WireFormatError as error:
+            log.warning("ignored an unreadable control entry", extra={"detail": str(error)})
+            return
+        if isinstance(command, CancelRequest):
+            run = self._runs_by_task.get((command.session_id, command.task_id))
+            if run is not None:
+                run.request_cancel(command.reason)
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        interval = self.settings.lease_ms / 4000
+        while True:
+            await asyncio.sleep(interval)
+            runs = [run for run in self._runs.values() if not run.finishing]
+            if not runs:
+                continue
+            try:
+                await self._renew(runs)
+            except _REDIS_DOWN:
+                continue
+            except Exception as error:
+                if not is_nogroup(error):
+                    raise
+
+    async def _renew(self, runs: list[TaskRun]) -> None:
+        mine = await self._redis.xpending_range(
+            self.keys.tasks,
+            GROUP,
+            min="-",
+            max="+",
+            count=self.settings.concurrency + 16,
+            consumername=self.consumer,
+        )
+        owned = {entry["message_id"] for entry in mine}
+        renew = [run for run in runs if run.entry_id in owned]
+        for run in runs:
+            if run.entry_id not in owned:
+                await self._check_stolen(run)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if renew:
+                pipe.xclaim(
+                    self.keys.tasks,
+                    GROUP,
+                    self.consumer,
+                    min_idle_time=0,
+                    message_ids=[run.entry_id for run in renew],
+                    justid=True,
+                )
+            checked = [run for run in runs if run.task is not None]
+            for run in checked:
+                assert run.task is not None
+                pipe.hget(self.keys.cancels(run.task.session_id), run.task.task_id)
+            results = await pipe.execute()
+        for run, reason in zip(checked, results[1:] if renew else results, strict=True):
+            if reason is not None:
+                run.request_cancel(str(reason))
+
+    async def _check_stolen(self, run: TaskRun) -> None:
+        """An entry we run but no longer own: if another consumer has it, stop our copy."""
+        pending = await self._redis.xpending_range(
+            self.keys.tasks, GROUP, min=run.entry_id, max=run.entry_id, count=1
+        )
+        if pending and pending[0]["consumer"] != self.consumer:
+            log.warning("lost a task to another worker after a stall", extra=self._ids(run))
+            self.stats.lost += 1
+            run.abandon(lost=True)
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    async def _shutdown(self, loops: set[asyncio.Task[None]]) -> None:
+        intake_like = {t for t in loops if t.get_name().endswith(("_intake_loop", "_sweep_loop"))}
+        _, late = await asyncio.wait(intake_like, timeout=self.settings.block_ms / 1000 + 1)
+        for task in late:
+            task.cancel()
+        if self._processing:
+            await asyncio.wait(set(self._processing), timeout=self._drain_timeout_s)
+        leftovers = [run for run in self._runs.values() if not run.finishing]
+        for run in leftovers:
+            run.abandon(lost=False)
+        if self._processing:
+            await asyncio.wait(set(self._processing), timeout=5)
+        if leftovers:
+            await self._hand_back([run.entry_id for run in leftovers])
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        log.info("worker stopped", extra={"consumer": self.consumer, "handed_back": len(leftovers)})
+
+    async def _hand_back(self, entry_ids: list[str]) -> None:
+        """Mark entries idle for a whole lease so the next sweep of any worker takes them."""
+        try:
+            await self._redis.xclaim(
+                self.keys.tasks,
+                GROUP,
+                self.consumer,
+                min_idle_time=0,
+                message_ids=entry_ids,
+                idle=self.settings.lease_ms + 1,
+                justid=True,
+            )
+            self.stats.handed_back += len(entry_ids)
+        except _REDIS_DOWN:
+            log.warning("could not hand back tasks; they will be reclaimed after a lease")
+
+    # -- Redis outages ---------------------------------------------------------------------
+
+    async def _pause_for_redis(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last_outage_log > _OUTAGE_LOG_EVERY_S:
+            self._last_outage_log = now
+            log.warning("Redis unreachable; retrying", extra={"consumer": self.consumer})
+        await asyncio.sleep(0.2)
+
+    async def _until_redis(self, call: Any) -> Any:
+        while True:
+            try:
+                return await call()
+            except _REDIS_DOWN:
+                await self._pause_for_redis()

@@ -1,0 +1,108 @@
+"""Configuration from the environment (and an optional ``.env`` file), read only by entry points.
+
+Variables use the ``TANDEM_`` prefix, except the names the ecosystem already uses: ``REDIS_URL``,
+``LIVEKIT_*``, ``OPENAI_*`` and ``ANTHROPIC_*``. Secrets are ``SecretStr``. :func:`load_settings`
+turns any invalid value into one :class:`~shared.errors.ConfigError` line that names the variable
+and never echoes its value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+_PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+def _env(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+class BusSettings(BaseSettings):
+    """Tuning of the Redis Streams bus (``TANDEM_BUS_*``). Defaults follow the measured design."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_BUS_", env_file=".env", extra="ignore")
+
+    prefix: str = Field("tandem", description="Key prefix; several deployments can share one Redis.")
+    lease_ms: int = Field(2000, ge=100, le=600_000, description="Idle time before a task is reclaimed.")
+    sweep_interval_ms: int = Field(500, ge=20, le=60_000, description="How often to look for orphans.")
+    max_deliveries: int = Field(3, ge=1, le=100, description="Deliveries before dead-lettering.")
+    block_ms: int = Field(1000, ge=10, le=4000, description="Longest blocking read (< socket timeout).")
+    concurrency: int = Field(64, ge=1, le=100_000, description="Tasks one worker process runs at once.")
+    tasks_maxlen: int = Field(100_000, ge=1000, description="Approximate cap of the task stream.")
+    session_maxlen: int = Field(1000, ge=10, description="Approximate cap of one session's events.")
+    session_ttl_s: int = Field(3600, ge=10, description="Idle lifetime of a session's keys.")
+    done_ttl_s: int = Field(86_400, ge=60, description="How long a task is remembered as answered.")
+    dlq_maxlen: int = Field(10_000, ge=100, description="Approximate cap of the dead-letter stream.")
+    end_grace_s: int = Field(30, ge=1, description="Lifetime of a session's keys after hang-up.")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_plain(cls, value: str) -> str:
+        if not _PREFIX_PATTERN.match(value):
+            raise ValueError("must be 1-32 letters, digits, '_', '.' or '-'")
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything a tandem process reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TANDEM_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="'auto' writes JSON unless stderr is a terminal."
+    )
+    redis_url: SecretStr | None = Field(
+        None,
+        validation_alias=_env("REDIS_URL", "TANDEM_REDIS_URL"),
+        description="Unset: a private redis-server is started for this process.",
+    )
+    livekit_url: str | None = Field(None, validation_alias=_env("LIVEKIT_URL"))
+    livekit_api_key: SecretStr | None = Field(None, validation_alias=_env("LIVEKIT_API_KEY"))
+    livekit_api_secret: SecretStr | None = Field(None, validation_alias=_env("LIVEKIT_API_SECRET"))
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias=_env("ANTHROPIC_API_KEY"))
+    anthropic_base_url: str | None = Field(None, validation_alias=_env("ANTHROPIC_BASE_URL"))
+    bus: BusSettings = Field(default_factory=BusSettings)
+
+
+def _variable_name(model: type[BaseSettings], field_name: str) -> str:
+    field = model.model_fields.get(field_name)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    prefix = str(model.model_config.get("env_prefix", ""))
+    return f"{prefix}{field_name}".upper()
+
+
+def _config_error(model: type[BaseSettings], error: ValidationError) -> ConfigError:
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        name = str(item["loc"][0]) if item["loc"] else "?"
+        if name not in model.model_fields:  # the loc is an alias: it is already the variable name
+            variable = name
+        else:
+            variable = _variable_name(model, name)
+        problems.append(f"{variable}: {item['msg']}")
+    return ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def load_settings(env_file: str | None = ".env") -> Settings:
+    """Read :class:`Settings`; raise :class:`ConfigError` naming any bad variable."""
+    try:
+        bus = BusSettings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as error:
+        raise _config_error(BusSettings, error) from None
+    try:
+        return Settings(_env_file=env_file, bus=bus)  # type: ignore[call-arg]
+    except ValidationError as error:
+        raise _config_error(Settings, error) from None

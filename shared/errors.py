@@ -1,0 +1,33 @@
+"""The small exception tree of tandem, caught only at process boundaries."""
+
+from __future__ import annotations
+
+
+class TandemError(Exception):
+    """Base class of every error tandem raises on purpose."""
+
+
+class ConfigError(TandemError):
+    """A configuration value is missing or invalid. The message names the variable, never its value."""
+
+
+class WireFormatError(TandemError):
+    """An entry read from Redis is not a valid entry of a supported wire version.
+
+    ``code`` is ``"malformed"`` or ``"unsupported_version"`` (an entry from a newer writer).
+    """
+
+    def __init__(self, message: str, *, code: str = "malformed") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UpstreamError(TandemError):
+    """A remote service (Redis, a model API, a tool's HTTP API) failed.
+
+    ``retryable`` tells the caller whether trying again may succeed.
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable

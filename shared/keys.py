@@ -1,0 +1,59 @@
+"""The Redis key layout of the bus, in one place (see ``docs/protocol.md``).
+
+Global keys share the hash tag ``{<prefix>}``; a session's keys share ``{s:<session_id>}``, so each
+group lives on one cluster slot and can be used together in one Lua script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUP = "thinkers"
+"""The consumer group every thinker reads the task stream through."""
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names for one deployment prefix (default ``tandem``)."""
+
+    prefix: str = "tandem"
+
+    @property
+    def tasks(self) -> str:
+        """The task stream, read through the consumer group :data:`GROUP`."""
+        return f"{{{self.prefix}}}:tasks"
+
+    @property
+    def dlq(self) -> str:
+        """Dead letters: original fields plus ``dlq_*`` fields saying why."""
+        return f"{{{self.prefix}}}:tasks:dlq"
+
+    @property
+    def control(self) -> str:
+        """Broadcast stream of cancel requests, read by every worker without a group."""
+        return f"{{{self.prefix}}}:control"
+
+    def events(self, session_id: str) -> str:
+        """One session's event stream."""
+        return f"{self.prefix}:{{s:{session_id}}}:events"
+
+    def done(self, session_id: str) -> str:
+        """Hash task_id -> terminal type: written atomically with the terminal event."""
+        return f"{self.prefix}:{{s:{session_id}}}:done"
+
+    def claims(self, session_id: str) -> str:
+        """Hash task_id -> the stream entry that owns the task (absorbs duplicate submissions)."""
+        return f"{self.prefix}:{{s:{session_id}}}:claims"
+
+    def cancels(self, session_id: str) -> str:
+        """Hash task_id -> cancel reason: durable, honoured at pick-up and while running."""
+        return f"{self.prefix}:{{s:{session_id}}}:cancels"
+
+    def session_keys(self, session_id: str) -> tuple[str, ...]:
+        """Every key that belongs to one session."""
+        return (
+            self.events(session_id),
+            self.done(session_id),
+            self.claims(session_id),
+            self.cancels(session_id),
+        )

@@ -1,0 +1,70 @@
+"""Logging set-up: stdlib ``logging``, JSON in production, readable lines in a terminal.
+
+Messages are static; values go in ``extra=``. Fields that can carry personal data (transcripts,
+request text, phone numbers, tool arguments) are redacted from every record above DEBUG, so a
+production log never holds what a caller said.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+PERSONAL_FIELDS = frozenset(
+    {"transcript", "text", "request", "context", "phone", "phone_number", "caller", "tool_args"}
+)
+REDACTED = "[redacted]"
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class RedactPersonalData(logging.Filter):
+    """Replace personal-data ``extra`` fields with ``[redacted]`` on records above DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG:
+            for name in PERSONAL_FIELDS.intersection(record.__dict__):
+                setattr(record, name, REDACTED)
+        return True
+
+
+class TerminalFormatter(logging.Formatter):
+    """``12:00:00.123 INFO  shared.bus: message key=value ...`` for people reading a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s.%(msecs)03d %(levelname)-5s %(name)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
+        if extras:
+            line += " " + " ".join(f"{key}={value}" for key, value in sorted(extras.items()))
+        return line
+
+
+def configure_logging(
+    level: str = "INFO",
+    fmt: Literal["auto", "json", "text"] = "auto",
+    stream: TextIO | None = None,
+) -> None:
+    """Send all logs to ``stream`` (stderr) as JSON or terminal text, replacing earlier handlers."""
+    stream = stream if stream is not None else sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactPersonalData())
+    if use_json:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(TerminalFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
