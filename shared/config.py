@@ -36,10 +36,11 @@ class BusSettings(BaseSettings):
     concurrency: int = Field(64, ge=1, le=100_000, description="Tasks one worker process runs at once.")
     tasks_maxlen: int = Field(100_000, ge=1000, description="Approximate cap of the task stream.")
     session_maxlen: int = Field(1000, ge=10, description="Approximate cap of one session's events.")
-    session_ttl_s: int = Field(3600, ge=10, description="Idle lifetime of a session's keys.")
+    session_ttl_s: int = Field(3600, ge=10, description="Idle lifetime of a session's events.")
     done_ttl_s: int = Field(86_400, ge=60, description="How long a task is remembered as answered.")
     dlq_maxlen: int = Field(10_000, ge=100, description="Approximate cap of the dead-letter stream.")
-    end_grace_s: int = Field(30, ge=1, description="Lifetime of a session's keys after hang-up.")
+    control_maxlen: int = Field(10_000, ge=100, description="Approximate cap of the cancel stream.")
+    end_grace_s: int = Field(30, ge=1, description="Lifetime of a session's events after hang-up.")
 
     @field_validator("prefix")
     @classmethod

@@ -48,12 +48,3 @@ class Keys:
     def cancels(self, session_id: str) -> str:
         """Hash task_id -> cancel reason: durable, honoured at pick-up and while running."""
         return f"{self.prefix}:{{s:{session_id}}}:cancels"
-
-    def session_keys(self, session_id: str) -> tuple[str, ...]:
-        """Every key that belongs to one session."""
-        return (
-            self.events(session_id),
-            self.done(session_id),
-            self.claims(session_id),
-            self.cancels(session_id),
-        )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
-SOCKET_TIMEOUT_S = 5.0
-"""Must stay above the longest ``BLOCK`` the bus uses (``TANDEM_BUS_BLOCK_MS`` <= 4000)."""
+_KEEPALIVE = {
+    option: value
+    for option, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
+    if hasattr(socket, option)
+}
 
 
 def connect(url: str, *, name: str = "tandem") -> Redis:
@@ -16,14 +22,27 @@ def connect(url: str, *, name: str = "tandem") -> Redis:
 
     Commands that hit a dropped connection are retried a few times with jittered backoff; loops
     above this ride out longer outages themselves.
+
+    There is deliberately no read timeout: with one, redis-py (8.1, on Python 3.11) wraps every
+    read in ``asyncio.timeout`` and a task cancelled during a command keeps running about 40% of
+    the time (a cancelled tool or task would not stop). Dead TCP peers are found by keepalive
+    probes instead (about 11 s); blocking reads end on their own through ``BLOCK``.
     """
+    options: dict[str, Any] = {}
+    if not url.startswith("unix://"):
+        options = {
+            "socket_keepalive": True,
+            "socket_keepalive_options": {getattr(socket, k): v for k, v in _KEEPALIVE.items()},
+        }
     return Redis.from_url(
         url,
         decode_responses=True,
-        socket_timeout=SOCKET_TIMEOUT_S,
+        encoding_errors="surrogateescape",  # invalid UTF-8 reaches the decoder (and the DLQ) intact
+        socket_timeout=None,
         socket_connect_timeout=2.0,
         health_check_interval=30,
         retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), retries=3),
         retry_on_error=[ConnectionError, TimeoutError],
         client_name=name,
+        **options,
     )

@@ -23,8 +23,8 @@ from shared.errors import WireFormatError
 WIRE_VERSION = 1
 """The version this code writes; it reads every version up to and including it."""
 
-MAX_BODY_BYTES = 65_536
-"""Entries with a larger ``body`` are rejected as malformed before parsing."""
+MAX_BODY_CHARS = 65_536
+"""Entries whose ``body`` has more characters are rejected as malformed before parsing."""
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 """Task and session ids: 1-128 letters, digits, ``_``, ``.``, ``:`` or ``-``."""
@@ -252,6 +252,11 @@ def _text(value: Any) -> str:
         except UnicodeDecodeError:
             raise WireFormatError("entry field is not UTF-8") from None
     if isinstance(value, str):
+        if not value.isascii():
+            try:  # clients decode with surrogateescape: invalid UTF-8 shows up as surrogates
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise WireFormatError("entry field is not UTF-8") from None
         return value
     raise WireFormatError(f"entry field has type {type(value).__name__}, expected text")
 
@@ -281,8 +286,8 @@ def _decode(fields: Mapping[Any, Any], adapter: TypeAdapter[Any]) -> Any:
     flat = _flatten(fields)
     _version(flat)
     raw_body = flat.get("body", "{}")
-    if len(raw_body) > MAX_BODY_BYTES:
-        raise WireFormatError(f"entry body is larger than {MAX_BODY_BYTES} bytes")
+    if len(raw_body) > MAX_BODY_CHARS:
+        raise WireFormatError(f"entry body is longer than {MAX_BODY_CHARS} characters")
     try:
         body = json.loads(raw_body)
     except (ValueError, RecursionError):

@@ -1,11 +1,17 @@
-"""Lua scripts that make the bus's check-then-write steps atomic on one session's keys."""
+"""Lua scripts that make the bus's check-then-write steps atomic.
+
+PICKUP and EMIT touch only one session's keys (one hash slot). FINISH also acknowledges the task
+entry, so the terminal event and the ack can never be separated by a failure: that makes the bus
+require a standalone (or Sentinel-managed) Redis, not Redis Cluster.
+"""
 
 from __future__ import annotations
 
 # KEYS: done, claims, cancels, events
-# ARGV: task_id, entry_id, marker_ttl_s, events_maxlen, events_ttl_s, started-event field pairs...
-# Returns {verdict, detail}: done | duplicate | cancelled (detail: reason) | run, and on run
-# writes the "started" event.
+# ARGV: task_id, entry_id, marker_ttl_s, events_maxlen, events_ttl_s, expired ("1"/"0"),
+#       started-event field pairs...
+# Returns {verdict, detail}: done | duplicate (detail: owning entry) | cancelled (detail: reason)
+# | expired | run; on run the "started" event is written.
 PICKUP = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'done', ''} end
 local owner = redis.call('HGET', KEYS[2], ARGV[1])
@@ -16,20 +22,27 @@ if not owner then
 end
 local reason = redis.call('HGET', KEYS[3], ARGV[1])
 if reason then return {'cancelled', reason} end
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 6))
+if ARGV[6] == '1' then return {'expired', ''} end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[4], ARGV[5])
 return {'run', ''}
 """
 
-# KEYS: done, events
-# ARGV: task_id, terminal type, marker_ttl_s, events_maxlen, events_ttl_s, event field pairs...
-# Writes the terminal event only if the task has none yet: exactly one per task. Returns 1 or 0.
+# KEYS: done, events, tasks
+# ARGV: task_id, terminal type, marker_ttl_s, events_maxlen, events_ttl_s, group, entry_id
+#       ("" for none), event field pairs...
+# Writes the terminal event only if the task has none yet (exactly one per task), then acks the
+# entry (a vanished group after a Redis restart is not an error). Returns 1 if it wrote the event.
 FINISH = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 6))
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1
+local written = 0
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 8))
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+  written = 1
+end
+if ARGV[7] ~= '' then redis.pcall('XACK', KEYS[3], ARGV[6], ARGV[7]) end
+return written
 """
 
 # KEYS: done, events

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from redis.exceptions import ConnectionError, TimeoutError
 from tenacity import (
     AsyncRetrying,
@@ -87,15 +88,16 @@ class TaskRun:
     def event(self, cls: type[Event], **fields: Any) -> Event:
         """A new event of this run, numbered in order."""
         assert self.task is not None
-        seq, self._seq = self._seq, self._seq + 1
-        return cls(  # type: ignore[call-arg]
+        event = cls(  # type: ignore[call-arg]
             task_id=self.task.task_id,
             session_id=self.task.session_id,
             epoch=self.task.epoch,
             attempt=self.attempt,
-            seq=seq,
+            seq=self._seq,
             **fields,
         )
+        self._seq += 1
+        return event
 
 
 async def process_entry(
@@ -111,24 +113,36 @@ async def process_entry(
     redelivered (this worker lost it or is handing it back)."""
     try:
         task = decode_command(fields)
-        if not isinstance(task, TaskRequest):
-            raise WireFormatError("a cancel entry on the task stream")
     except WireFormatError as error:
         await writer.dead_letter(
             run.entry_id, fields, code=error.code, message=str(error), deliveries=run.attempt
         )
         stats.dead_lettered += 1
         return
-    run.task = task
-    if now_ms() >= task.deadline_ms:
-        await _finish(run, writer, stats, run.event(ExpiredEvent, deadline_ms=task.deadline_ms))
+    if not isinstance(task, TaskRequest):  # a misrouted cancel: keep it, end no task over it
+        await writer.dead_letter(
+            run.entry_id,
+            fields,
+            code="malformed",
+            message="a cancel entry on the task stream",
+            deliveries=run.attempt,
+            tell_session=False,
+        )
+        stats.dead_lettered += 1
         return
+    run.task = task
     verdict, detail = await writer.pickup(
-        task, run.entry_id, run.event(StartedEvent, worker=worker_name)
+        task,
+        run.entry_id,
+        run.event(StartedEvent, worker=worker_name),
+        expired=now_ms() >= task.deadline_ms,
     )
     if verdict in ("done", "duplicate"):
         stats.duplicates += 1
         await writer.ack(run.entry_id)
+        return
+    if verdict == "expired":
+        await _finish(run, writer, stats, run.event(ExpiredEvent, deadline_ms=task.deadline_ms))
         return
     if verdict == "cancelled" or run.cancel_reason is not None:
         reason = detail if verdict == "cancelled" else str(run.cancel_reason)
@@ -142,11 +156,20 @@ async def process_entry(
 async def _execute(
     run: TaskRun, task: TaskRequest, writer: EventWriter, handler: TaskHandler
 ) -> Event | None:
+    if run.lost or run.handing_back:
+        return None
+
     async def emit(kind: str, text: str) -> None:
-        if kind == "progress":
-            await writer.emit(run.event(ProgressEvent, message=text))
-        else:
-            await writer.emit(run.event(PartialEvent, text=text))
+        """Best effort: progress lost to a Redis blip must not fail the task."""
+        event = (
+            run.event(ProgressEvent, message=text[:500])
+            if kind == "progress"
+            else run.event(PartialEvent, text=text[:4000])
+        )
+        try:
+            await writer.emit(event)
+        except (ConnectionError, TimeoutError, OSError):
+            log.warning("dropped a progress event: Redis unreachable", extra={"task_id": task.task_id})
 
     ctx = TaskContext(task, run.attempt, emit)
     remaining_s = max(0.0, (task.deadline_ms - now_ms()) / 1000)
@@ -160,27 +183,34 @@ async def _execute(
     if not done:
         handler_task.cancel()
         await asyncio.gather(handler_task, return_exceptions=True)
-        if run.lost or run.handing_back:
-            return None
+    if run.lost or run.handing_back:
+        return None
+    if not done:
         return run.event(ExpiredEvent, deadline_ms=task.deadline_ms)
     if handler_task.cancelled():
-        if run.lost or run.handing_back:
-            return None
         if run.cancel_reason is not None:
             return run.event(CancelledEvent, reason=run.cancel_reason)
         return run.event(ErrorEvent, code="internal", message="the task stopped unexpectedly")
+    return _answer(run, task, handler_task)
+
+
+def _answer(run: TaskRun, task: TaskRequest, handler_task: asyncio.Future[Any]) -> Event:
+    """The terminal event for a handler that returned or raised."""
     error = handler_task.exception()
-    if error is None:
-        result = handler_task.result()
-        return run.event(ResultEvent, text=result.text, data=result.data)
     if isinstance(error, TaskFailed):
-        return run.event(ErrorEvent, code="failed", message=str(error), retryable=error.retryable)
-    log.error(
-        "task handler raised",
-        exc_info=error,
-        extra={"task_id": task.task_id, "session_id": task.session_id},
-    )
-    return run.event(ErrorEvent, code="internal", message="the task failed unexpectedly")
+        return run.event(
+            ErrorEvent, code="failed", message=str(error)[:1000], retryable=error.retryable
+        )
+    ids = {"task_id": task.task_id, "session_id": task.session_id}
+    if error is not None:
+        log.error("task handler raised", exc_info=error, extra=ids)
+        return run.event(ErrorEvent, code="internal", message="the task failed unexpectedly")
+    outcome = handler_task.result()
+    try:
+        return run.event(ResultEvent, text=outcome.text, data=outcome.data)
+    except ValidationError as invalid:
+        log.error("task answer does not fit the wire schema", exc_info=invalid, extra=ids)
+        return run.event(ErrorEvent, code="internal", message="the task's answer was invalid")
 
 
 FINISH_RETRY_S = 30.0
@@ -191,7 +221,7 @@ async def _finish(run: TaskRun, writer: EventWriter, stats: WorkerStats, event: 
     run.finishing = True
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type((ConnectionError, TimeoutError)),
-        wait=wait_exponential_jitter(initial=0.05, max=1.0),
+        wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
         stop=stop_after_delay(FINISH_RETRY_S),
         reraise=True,
     ):

@@ -9,13 +9,19 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from shared.bus._group import is_nogroup
 from shared.bus._scripts import EMIT, FINISH, PICKUP
 from shared.config import BusSettings
 from shared.keys import GROUP, Keys
 from shared.wire import ErrorEvent, Event, TaskRequest, encode, now_ms, peek_ids
 
 log = logging.getLogger(__name__)
+
+DLQ_MESSAGES = {
+    "dead_letter": "the task failed on every attempt and was set aside",
+    "malformed": "the task could not be read and was set aside",
+    "unsupported_version": "the task was written by a newer version and was set aside",
+}
+"""What a session is told when its task is dead-lettered, by reason."""
 
 
 def _pairs(fields: Mapping[str, str]) -> list[str]:
@@ -45,15 +51,18 @@ class EventWriter:
             await self._load_scripts()
             return await self._redis.evalsha(self._sha[script], len(keys), *keys, *args)
 
-    async def pickup(self, task: TaskRequest, entry_id: str, started: Event) -> tuple[str, str]:
-        """Claim ``task`` for ``entry_id`` and write ``started``, atomically.
+    async def pickup(
+        self, task: TaskRequest, entry_id: str, started: Event, *, expired: bool
+    ) -> tuple[str, str]:
+        """Claim ``task`` for ``entry_id`` and, if it is to run, write ``started``, atomically.
 
         Returns ``(verdict, detail)``: ``done`` (already answered), ``duplicate`` (another entry
-        owns the task), ``cancelled`` (detail = the reason) or ``run``.
+        owns the task), ``cancelled`` (detail: the reason), ``expired`` (past its deadline) or
+        ``run``.
         """
         k, s = self._keys, self._settings
         sid = task.session_id
-        reply = await self._eval(
+        verdict, detail = await self._eval(
             PICKUP,
             [k.done(sid), k.claims(sid), k.cancels(sid), k.events(sid)],
             [
@@ -62,10 +71,10 @@ class EventWriter:
                 s.done_ttl_s,
                 s.session_maxlen,
                 s.session_ttl_s,
+                "1" if expired else "0",
                 *_pairs(encode(started)),
             ],
         )
-        verdict, detail = reply
         return str(verdict), str(detail)
 
     async def emit(self, event: Event) -> bool:
@@ -78,27 +87,15 @@ class EventWriter:
         )
         return bool(written)
 
-    async def finish(self, event: Event, entry_id: str | None) -> bool:
-        """Write the terminal ``event`` (unless the task has one) and ack ``entry_id``, in one round
-        trip. Returns whether this call wrote the terminal event."""
-        if FINISH not in self._sha:
-            await self._load_scripts()
-        for _ in range(2):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                self._queue_finish(pipe, event, evalsha=True)
-                if entry_id is not None:
-                    pipe.xack(self._keys.tasks, GROUP, entry_id)
-                results = await pipe.execute(raise_on_error=False)
-            if not isinstance(results[0], NoScriptError):
-                break
-            await self._load_scripts()  # both steps are idempotent: safe to repeat
-        return self._check(results)
+    async def finish(self, event: Event, entry_id: str) -> bool:
+        """Write the terminal ``event`` (unless the task has one) and ack ``entry_id``, atomically.
+        Returns whether this call wrote the terminal event."""
+        written = await self._eval(FINISH, *self._finish_call(event, entry_id))
+        return bool(written)
 
     async def ack(self, entry_id: str) -> None:
         """Acknowledge an entry that needs no event (already answered, or a duplicate)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self._keys.tasks, GROUP, entry_id)
-            self._check(await pipe.execute(raise_on_error=False))
+        await self._redis.xack(self._keys.tasks, GROUP, entry_id)
 
     async def dead_letter(
         self,
@@ -109,10 +106,13 @@ class EventWriter:
         message: str,
         deliveries: int,
         epoch: int = 0,
+        tell_session: bool = True,
     ) -> None:
-        """Move an entry to the DLQ, tell its session (if it names one) and ack it, in one round
-        trip. ``code`` is ``dead_letter``, ``malformed`` or ``unsupported_version``."""
-        s = self._settings
+        """Copy an entry to the DLQ, then tell its session (if it names one) and ack it.
+
+        ``code`` is ``dead_letter``, ``malformed`` or ``unsupported_version``. A crash between the
+        two steps leaves the entry pending: it is dead-lettered again, never lost.
+        """
         record = {str(key): str(value) for key, value in fields.items()}
         record |= {
             "dlq_reason": code,
@@ -121,56 +121,39 @@ class EventWriter:
             "dlq_source_id": entry_id,
             "dlq_ms": str(now_ms()),
         }
+        await self._redis.xadd(
+            self._keys.dlq, record, maxlen=self._settings.dlq_maxlen, approximate=True
+        )
         session_id, task_id = peek_ids(fields)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(self._keys.dlq, record, maxlen=s.dlq_maxlen, approximate=True)
-            if session_id is not None and task_id is not None:
-                event = ErrorEvent(
-                    task_id=task_id,
-                    session_id=session_id,
-                    seq=0,
-                    attempt=max(deliveries, 1),
-                    epoch=epoch,
-                    code=code,  # type: ignore[arg-type]
-                    message=_DLQ_MESSAGES.get(code, message),
-                )
-                self._queue_finish(pipe, event, evalsha=False)
-            pipe.xack(self._keys.tasks, GROUP, entry_id)
-            self._check(await pipe.execute(raise_on_error=False))
+        if tell_session and session_id is not None and task_id is not None:
+            event = ErrorEvent(
+                task_id=task_id,
+                session_id=session_id,
+                seq=0,
+                attempt=max(deliveries, 1),
+                epoch=epoch,
+                code=code,  # type: ignore[arg-type]
+                message=DLQ_MESSAGES.get(code, "the task was set aside"),
+            )
+            await self._eval(FINISH, *self._finish_call(event, entry_id))
+        else:
+            await self.ack(entry_id)
         log.warning(
             "task dead-lettered",
             extra={"entry_id": entry_id, "reason": code, "deliveries": deliveries, "detail": message},
         )
 
-    def _queue_finish(self, pipe: Any, event: Event, *, evalsha: bool) -> None:
-        """Queue the FINISH script: by SHA on the hot path, by source where a retry after
-        NOSCRIPT would repeat non-idempotent commands queued with it."""
+    def _finish_call(self, event: Event, entry_id: str) -> tuple[list[str], list[Any]]:
         k, s = self._keys, self._settings
-        keys = [k.done(event.session_id), k.events(event.session_id)]
+        keys = [k.done(event.session_id), k.events(event.session_id), k.tasks]
         args = [
             event.task_id,
             event.type,
             s.done_ttl_s,
             s.session_maxlen,
             s.session_ttl_s,
+            GROUP,
+            entry_id,
             *_pairs(encode(event)),
         ]
-        if evalsha:
-            pipe.evalsha(self._sha[FINISH], len(keys), *keys, *args)
-        else:
-            pipe.eval(FINISH, len(keys), *keys, *args)
-
-    @staticmethod
-    def _check(results: list[Any]) -> bool:
-        """Raise the first real error of a pipeline; an ack on a vanished group is not one."""
-        for result in results:
-            if isinstance(result, Exception) and not is_nogroup(result):
-                raise result
-        return bool(results) and results[0] == 1
-
-
-_DLQ_MESSAGES = {
-    "dead_letter": "the task failed on every attempt and was set aside",
-    "malformed": "the task could not be read and was set aside",
-    "unsupported_version": "the task was written by a newer version and was set aside",
-}
+        return keys, args

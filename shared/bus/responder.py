@@ -72,7 +72,7 @@ class SessionLink:
         async with bus.redis.pipeline(transaction=False) as pipe:
             pipe.hset(bus.keys.cancels(self.session_id), task_id, reason)
             pipe.expire(bus.keys.cancels(self.session_id), s.done_ttl_s)
-            pipe.xadd(bus.keys.control, encode(cancel), maxlen=10_000, approximate=True)
+            pipe.xadd(bus.keys.control, encode(cancel), maxlen=s.control_maxlen, approximate=True)
             await pipe.execute()
 
     async def read(self, *, block_ms: int | None = None, count: int = 100) -> list[Event]:
@@ -107,14 +107,13 @@ class SessionLink:
                 yield event
 
     async def end(self, *, cancel_open: bool = True) -> None:
-        """Hang up: cancel the tasks that have not ended and let the session's keys expire
-        after a short grace (late workers can still finish writing)."""
+        """Hang up: cancel the tasks that have not ended and let the event stream (which holds
+        what was said) expire after a short grace. The done, claim and cancel markers keep their
+        own lifetime, so a late redelivery is still answered once, or not at all if cancelled.
+        A worker that writes a last event after this extends the stream to ``session_ttl_s``."""
         self.closed = True
         if cancel_open:
             for task_id in sorted(self.open_tasks):
                 await self.cancel(task_id, reason="session ended")
         bus = self._bus
-        async with bus.redis.pipeline(transaction=False) as pipe:
-            for key in bus.keys.session_keys(self.session_id):
-                pipe.expire(key, bus.settings.end_grace_s)
-            await pipe.execute()
+        await bus.redis.expire(bus.keys.events(self.session_id), bus.settings.end_grace_s)

@@ -71,11 +71,12 @@ class TaskWorker:
         self._handler = handler
         self._writer = EventWriter(redis, self.keys, settings)
         self._runs: dict[str, TaskRun] = {}
-        self._runs_by_task: dict[tuple[str, str], TaskRun] = {}
+        self._runs_by_task: dict[tuple[str, str], list[TaskRun]] = {}
         self._processing: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._stop_requested = asyncio.Event()
-        self._stopping = False
+        self._stopping = False  # no new tasks
+        self._closing = False  # in-flight tasks are settled: leases and cancels end too
         self._quarantined: str | None = None
         self._drain_timeout_s = 10.0
         self._last_outage_log = float("-inf")
@@ -148,15 +149,14 @@ class TaskWorker:
         self.stats.received += 1
         run = TaskRun(entry_id=entry_id, attempt=attempt)
         self._runs[entry_id] = run
-        session_id, task_id = fields.get("session_id"), fields.get("task_id")
-        if isinstance(session_id, str) and isinstance(task_id, str):
-            self._runs_by_task[(session_id, task_id)] = run
-        task = asyncio.create_task(self._process(run, fields, (session_id, task_id)))
+        key = (str(fields.get("session_id")), str(fields.get("task_id")))
+        self._runs_by_task.setdefault(key, []).append(run)
+        task = asyncio.create_task(self._process(run, fields, key))
         self._processing.add(task)
         task.add_done_callback(self._processing.discard)
         return run
 
-    async def _process(self, run: TaskRun, fields: Mapping[str, Any], key: tuple[Any, Any]) -> None:
+    async def _process(self, run: TaskRun, fields: Mapping[str, Any], key: tuple[str, str]) -> None:
         try:
             await process_entry(
                 run,
@@ -172,8 +172,10 @@ class TaskWorker:
             log.exception("task processing failed", extra=self._ids(run))
         finally:
             self._runs.pop(run.entry_id, None)
-            if self._runs_by_task.get(key) is run:
-                del self._runs_by_task[key]
+            same_task = self._runs_by_task.get(key, [])
+            same_task.remove(run)
+            if not same_task:
+                self._runs_by_task.pop(key, None)
             if self._quarantined == run.entry_id:
                 self._quarantined = None
             self._slot_freed.set()
@@ -232,6 +234,8 @@ class TaskWorker:
         return next_cursor, (entry_id, fields or {})
 
     async def _take_over(self, entry_id: str, fields: dict[str, str]) -> None:
+        if entry_id in self._runs:  # our own, its lease renewal lagged: it is still running
+            return
         if not fields:  # trimmed away while pending: nothing left to run
             await self._writer.ack(entry_id)
             return
@@ -271,7 +275,7 @@ class TaskWorker:
 
     async def _control_loop(self) -> None:
         last_id = await self._until_redis(self._latest_control_id)
-        while True:
+        while not self._closing:
             try:
                 reply = await self._redis.xread(
                     {self.keys.control: last_id}, count=100, block=self.settings.block_ms
@@ -295,15 +299,14 @@ class TaskWorker:
             log.warning("ignored an unreadable control entry", extra={"detail": str(error)})
             return
         if isinstance(command, CancelRequest):
-            run = self._runs_by_task.get((command.session_id, command.task_id))
-            if run is not None:
+            for run in self._runs_by_task.get((command.session_id, command.task_id), ()):
                 run.request_cancel(command.reason)
 
     # -- leases ----------------------------------------------------------------------------
 
     async def _lease_loop(self) -> None:
         interval = self.settings.lease_ms / 4000
-        while True:
+        while not self._closing:
             await asyncio.sleep(interval)
             runs = [run for run in self._runs.values() if not run.finishing]
             if not runs:
@@ -362,10 +365,10 @@ class TaskWorker:
     # -- shutdown --------------------------------------------------------------------------
 
     async def _shutdown(self, loops: set[asyncio.Task[None]]) -> None:
+        # Loops stop on flags, not by cancelling them mid-command: a cancel that lands while
+        # redis-py (8.1, Python 3.11) finishes a blocking read can be lost, hanging shutdown.
         intake_like = {t for t in loops if t.get_name().endswith(("_intake_loop", "_sweep_loop"))}
-        _, late = await asyncio.wait(intake_like, timeout=self.settings.block_ms / 1000 + 1)
-        for task in late:
-            task.cancel()
+        await self._settle(intake_like)
         if self._processing:
             await asyncio.wait(set(self._processing), timeout=self._drain_timeout_s)
         leftovers = [run for run in self._runs.values() if not run.finishing]
@@ -375,10 +378,17 @@ class TaskWorker:
             await asyncio.wait(set(self._processing), timeout=5)
         if leftovers:
             await self._hand_back([run.entry_id for run in leftovers])
-        for task in loops:
+        self._closing = True
+        await self._settle(loops)
+        log.info("worker stopped", extra={"consumer": self.consumer, "handed_back": len(leftovers)})
+
+    async def _settle(self, loops: set[asyncio.Task[None]]) -> None:
+        """Wait for flagged loops to leave (each blocks at most a read or a lease tick)."""
+        patience = max(self.settings.block_ms, self.settings.lease_ms / 4) / 1000 + 1
+        _, late = await asyncio.wait(loops, timeout=patience)
+        for task in late:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
-        log.info("worker stopped", extra={"consumer": self.consumer, "handed_back": len(leftovers)})
 
     async def _hand_back(self, entry_ids: list[str]) -> None:
         """Mark entries idle for a whole lease so the next sweep of any worker takes them."""
