@@ -40,7 +40,6 @@ from redis.utils import HIREDIS_AVAILABLE
 from shared.bus import ResponderBus, SessionLink, TaskContext, TaskOutcome, TaskWorker
 from shared.config import BusSettings
 from shared.embedded_redis import EmbeddedRedis
-from shared.keys import GROUP, Keys
 from shared.log import configure_logging
 from shared.redis_client import connect
 from shared.wire import Event, StartedEvent, TaskRequest
@@ -84,7 +83,7 @@ async def echo(ctx: TaskContext) -> TaskOutcome:
 
 async def serve(args: argparse.Namespace) -> None:
     """Run one TaskWorker with :func:`echo` until SIGTERM/SIGINT or the parent process exits."""
-    redis = connect(args.redis_url, name="bench-thinker")
+    redis = connect(args.redis_url, name=f"bench-thinker-{os.getpid()}")
     worker = TaskWorker(redis, echo, bus_settings(args.prefix, args.lease_ms, args.sweep_ms))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -141,18 +140,20 @@ class Pool:
                 proc.kill()
                 proc.wait()
 
-    async def wait_registered(self, redis: Redis, keys: Keys, pid: int) -> None:
-        """Wait until thinker ``pid`` has joined the consumer group (its first XREADGROUP)."""
+    async def wait_ready(self, redis: Redis, pid: int) -> None:
+        """Wait until thinker ``pid`` blocks in XREADGROUP. (Its connections are named after its
+        pid; Redis 6.2 adds a consumer to the group only once a read returns something.)"""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             code = self.procs[pid].poll()
             if code is not None:
                 raise RuntimeError(f"thinker {pid} exited with status {code}")
-            consumers = await redis.xinfo_consumers(keys.tasks, GROUP)
-            if any(pid_of(consumer["name"]) == pid for consumer in consumers):
+            clients = await redis.client_list()
+            name = f"bench-thinker-{pid}"
+            if any(c["name"] == name and c["cmd"] == "xreadgroup" for c in clients):
                 return
             await asyncio.sleep(0.02)
-        raise TimeoutError(f"thinker {pid} did not join the group in {READY_TIMEOUT_S} s")
+        raise TimeoutError(f"thinker {pid} was not reading tasks within {READY_TIMEOUT_S} s")
 
 
 # -- responder side ----------------------------------------------------------------------
@@ -275,7 +276,7 @@ async def crash_recovery(
     runs = []
     for _ in range(repeats):
         runs.append(await crash_once(bus, pool, timeout_s=3 * lease_ms / 1000 + 5))
-        await pool.wait_registered(bus.redis, bus.keys, pool.spawn())
+        await pool.wait_ready(bus.redis, pool.spawn())
     return {
         "lease_ms": lease_ms,
         "sweep_ms": sweep_ms,
@@ -324,7 +325,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.workers):
             pool.spawn()
         for pid in list(pool.procs):
-            await pool.wait_registered(redis, bus.keys, pid)
+            await pool.wait_ready(redis, pid)
         await round_trip(bus.session("bench-ready"))  # the whole path works end to end
         result["config"] = {key: getattr(args, key) for key in ("rounds", "warmup", "workers")}
         log.info("scenario 1: one in flight", extra={"rounds": args.rounds})

@@ -28,17 +28,29 @@ class BusSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TANDEM_BUS_", env_file=".env", extra="ignore")
 
-    prefix: str = Field("tandem", description="Key prefix; several deployments can share one Redis.")
-    lease_ms: int = Field(2000, ge=100, le=600_000, description="Idle time before a task is reclaimed.")
-    sweep_interval_ms: int = Field(500, ge=20, le=60_000, description="How often to look for orphans.")
+    prefix: str = Field(
+        "tandem", description="Key prefix; several deployments can share one Redis."
+    )
+    lease_ms: int = Field(
+        2000, ge=100, le=600_000, description="Idle time before a task is reclaimed."
+    )
+    sweep_interval_ms: int = Field(
+        500, ge=20, le=60_000, description="How often to look for orphans."
+    )
     max_deliveries: int = Field(3, ge=1, le=100, description="Deliveries before dead-lettering.")
-    block_ms: int = Field(1000, ge=10, le=4000, description="Longest blocking read (< socket timeout).")
-    concurrency: int = Field(64, ge=1, le=100_000, description="Tasks one worker process runs at once.")
+    block_ms: int = Field(
+        1000, ge=10, le=4000, description="Longest blocking read (< socket timeout)."
+    )
+    concurrency: int = Field(
+        64, ge=1, le=100_000, description="Tasks one worker process runs at once."
+    )
     tasks_maxlen: int = Field(100_000, ge=1000, description="Approximate cap of the task stream.")
     session_maxlen: int = Field(1000, ge=10, description="Approximate cap of one session's events.")
     session_ttl_s: int = Field(3600, ge=10, description="Idle lifetime of a session's events.")
     done_ttl_s: int = Field(86_400, ge=60, description="How long a task is remembered as answered.")
-    dlq_maxlen: int = Field(10_000, ge=100, description="Approximate cap of the dead-letter stream.")
+    dlq_maxlen: int = Field(
+        10_000, ge=100, description="Approximate cap of the dead-letter stream."
+    )
     control_maxlen: int = Field(10_000, ge=100, description="Approximate cap of the cancel stream.")
     end_grace_s: int = Field(30, ge=1, description="Lifetime of a session's events after hang-up.")
 
@@ -89,10 +101,8 @@ def _config_error(model: type[BaseSettings], error: ValidationError) -> ConfigEr
     problems = []
     for item in error.errors(include_input=False, include_url=False):
         name = str(item["loc"][0]) if item["loc"] else "?"
-        if name not in model.model_fields:  # the loc is an alias: it is already the variable name
-            variable = name
-        else:
-            variable = _variable_name(model, name)
+        # a loc that is not a field name is an alias, which is already the variable's name
+        variable = _variable_name(model, name) if name in model.model_fields else name
         problems.append(f"{variable}: {item['msg']}")
     return ConfigError("invalid configuration: " + "; ".join(problems))
 
@@ -100,10 +110,10 @@ def _config_error(model: type[BaseSettings], error: ValidationError) -> ConfigEr
 def load_settings(env_file: str | None = ".env") -> Settings:
     """Read :class:`Settings`; raise :class:`ConfigError` naming any bad variable."""
     try:
-        bus = BusSettings(_env_file=env_file)  # type: ignore[call-arg]
+        bus = BusSettings(_env_file=env_file)
     except ValidationError as error:
         raise _config_error(BusSettings, error) from None
     try:
-        return Settings(_env_file=env_file, bus=bus)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, bus=bus)
     except ValidationError as error:
         raise _config_error(Settings, error) from None

@@ -95,9 +95,7 @@ class EmbeddedRedis:
         while not _answers_ping(self.socket_path):
             if not self.running or time.monotonic() > deadline:
                 self.stop()
-                raise ConfigError(
-                    f"redis-server did not start; see {self.directory / 'redis.log'}"
-                )
+                raise ConfigError(f"redis-server did not start; see {self.directory / 'redis.log'}")
             time.sleep(0.01)
         log.info("started a private redis-server", extra={"binary": binary})
         return self.url

@@ -8,7 +8,10 @@ class TandemError(Exception):
 
 
 class ConfigError(TandemError):
-    """A configuration value is missing or invalid. The message names the variable, never its value."""
+    """A configuration value is missing or invalid.
+
+    The message names the variable, never its value.
+    """
 
 
 class WireFormatError(TandemError):

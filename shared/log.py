@@ -34,7 +34,9 @@ class TerminalFormatter(logging.Formatter):
     """``12:00:00.123 INFO  shared.bus: message key=value ...`` for people reading a terminal."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s.%(msecs)03d %(levelname)-5s %(name)s: %(message)s", "%H:%M:%S")
+        super().__init__(
+            "%(asctime)s.%(msecs)03d %(levelname)-5s %(name)s: %(message)s", "%H:%M:%S"
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)

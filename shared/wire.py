@@ -219,7 +219,7 @@ def decode_event(fields: Mapping[Any, Any]) -> Event:
 
 
 def peek_ids(fields: Mapping[Any, Any]) -> tuple[str | None, str | None]:
-    """Best-effort ``(session_id, task_id)`` of an entry that may not decode, each None if unusable."""
+    """Best-effort ``(session_id, task_id)`` of an entry that may not decode (None if unusable)."""
     try:
         flat = _flatten(fields)
     except WireFormatError:

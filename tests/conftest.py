@@ -43,7 +43,7 @@ async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
 def settings() -> BusSettings:
     """Short leases and sweeps so crash recovery happens within a test's patience."""
     return BusSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         prefix=f"t{uuid.uuid4().hex[:8]}",
         lease_ms=600,
         sweep_interval_ms=100,
@@ -143,4 +143,3 @@ def worker_processes(
 def worker_pid(worker_name: str) -> int:
     """The pid inside a consumer name ``<host>-<pid>-<hex>``."""
     return int(worker_name.rsplit("-", 2)[-2])
-

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +88,7 @@ class TaskRun:
     def event(self, cls: type[Event], **fields: Any) -> Event:
         """A new event of this run, numbered in order."""
         assert self.task is not None
-        event = cls(  # type: ignore[call-arg]
+        event = cls(
             task_id=self.task.task_id,
             session_id=self.task.session_id,
             epoch=self.task.epoch,
@@ -169,7 +169,9 @@ async def _execute(
         try:
             await writer.emit(event)
         except (ConnectionError, TimeoutError, OSError):
-            log.warning("dropped a progress event: Redis unreachable", extra={"task_id": task.task_id})
+            log.warning(
+                "dropped a progress event: Redis unreachable", extra={"task_id": task.task_id}
+            )
 
     ctx = TaskContext(task, run.attempt, emit)
     remaining_s = max(0.0, (task.deadline_ms - now_ms()) / 1000)

@@ -9,6 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from shared.bus._replies import writable
 from shared.bus._scripts import EMIT, FINISH, PICKUP
 from shared.config import BusSettings
 from shared.keys import GROUP, Keys
@@ -122,7 +123,7 @@ class EventWriter:
             "dlq_ms": str(now_ms()),
         }
         await self._redis.xadd(
-            self._keys.dlq, record, maxlen=self._settings.dlq_maxlen, approximate=True
+            self._keys.dlq, writable(record), maxlen=self._settings.dlq_maxlen, approximate=True
         )
         session_id, task_id = peek_ids(fields)
         if tell_session and session_id is not None and task_id is not None:
@@ -132,7 +133,7 @@ class EventWriter:
                 seq=0,
                 attempt=max(deliveries, 1),
                 epoch=epoch,
-                code=code,  # type: ignore[arg-type]
+                code=code,
                 message=DLQ_MESSAGES.get(code, "the task was set aside"),
             )
             await self._eval(FINISH, *self._finish_call(event, entry_id))
@@ -140,7 +141,12 @@ class EventWriter:
             await self.ack(entry_id)
         log.warning(
             "task dead-lettered",
-            extra={"entry_id": entry_id, "reason": code, "deliveries": deliveries, "detail": message},
+            extra={
+                "entry_id": entry_id,
+                "reason": code,
+                "deliveries": deliveries,
+                "detail": message,
+            },
         )
 
     def _finish_call(self, event: Event, entry_id: str) -> tuple[list[str], list[Any]]:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 
 from shared.bus._group import ensure_group
+from shared.bus._replies import read_entries, writable
 from shared.config import BusSettings
 from shared.errors import WireFormatError
 from shared.keys import Keys
@@ -55,7 +56,10 @@ class SessionLink:
             raise ValueError(f"task belongs to session {task.session_id!r}, not this link's")
         bus = self._bus
         entry_id = await bus.redis.xadd(
-            bus.keys.tasks, encode(task), maxlen=bus.settings.tasks_maxlen, approximate=True
+            bus.keys.tasks,
+            writable(encode(task)),
+            maxlen=bus.settings.tasks_maxlen,
+            approximate=True,
         )
         self.open_tasks.add(task.task_id)
         return str(entry_id)
@@ -72,7 +76,12 @@ class SessionLink:
         async with bus.redis.pipeline(transaction=False) as pipe:
             pipe.hset(bus.keys.cancels(self.session_id), task_id, reason)
             pipe.expire(bus.keys.cancels(self.session_id), s.done_ttl_s)
-            pipe.xadd(bus.keys.control, encode(cancel), maxlen=s.control_maxlen, approximate=True)
+            pipe.xadd(
+                bus.keys.control,
+                writable(encode(cancel)),
+                maxlen=s.control_maxlen,
+                approximate=True,
+            )
             await pipe.execute()
 
     async def read(self, *, block_ms: int | None = None, count: int = 100) -> list[Event]:
@@ -84,20 +93,19 @@ class SessionLink:
             {bus.keys.events(self.session_id): self.last_id}, count=count, block=block or None
         )
         events: list[Event] = []
-        for _stream, entries in reply or ():
-            for entry_id, fields in entries:
-                self.last_id = entry_id
-                try:
-                    event = decode_event(fields or {})
-                except WireFormatError as error:
-                    log.warning(
-                        "skipped an unreadable event",
-                        extra={"entry_id": entry_id, "detail": str(error)},
-                    )
-                    continue
-                if event.final:
-                    self.open_tasks.discard(event.task_id)
-                events.append(event)
+        for entry_id, fields in read_entries(reply):
+            self.last_id = entry_id
+            try:
+                event = decode_event(fields)
+            except WireFormatError as error:
+                log.warning(
+                    "skipped an unreadable event",
+                    extra={"entry_id": entry_id, "detail": str(error)},
+                )
+                continue
+            if event.final:
+                self.open_tasks.discard(event.task_id)
+            events.append(event)
         return events
 
     async def events(self) -> AsyncIterator[Event]:

@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError, TimeoutError
 
 from shared.bus._group import ensure_group, is_nogroup
+from shared.bus._replies import StreamEntry, autoclaim, range_entries, read_entries
 from shared.bus._task_run import TaskRun, WorkerStats, process_entry
 from shared.bus._writer import EventWriter
 from shared.bus.handler import TaskHandler
@@ -95,15 +96,15 @@ class TaskWorker:
     async def run(self) -> None:
         """Serve until :meth:`request_stop`; a crash in a loop propagates after clean-up."""
         await self._until_redis(lambda: ensure_group(self._redis, self.keys))
-        loops = {
-            asyncio.create_task(coro, name=f"tandem-worker-{coro.__name__}")
-            for coro in (
-                self._intake_loop(),
-                self._sweep_loop(),
-                self._control_loop(),
-                self._lease_loop(),
-            )
+        takers = {  # loops that take tasks: they stop first
+            asyncio.create_task(self._intake_loop(), name="tandem-intake"),
+            asyncio.create_task(self._sweep_loop(), name="tandem-sweep"),
         }
+        keepers = {  # loops that look after taken tasks: they stop last
+            asyncio.create_task(self._control_loop(), name="tandem-control"),
+            asyncio.create_task(self._lease_loop(), name="tandem-leases"),
+        }
+        loops = takers | keepers
         stop_waiter = asyncio.create_task(self._stop_requested.wait())
         log.info("worker started", extra={"consumer": self.consumer, "prefix": self.keys.prefix})
         try:
@@ -113,7 +114,7 @@ class TaskWorker:
         finally:
             self._stopping = True
             stop_waiter.cancel()
-            await self._shutdown(loops)
+            await self._shutdown(takers, keepers)
 
     # -- intake ----------------------------------------------------------------------------
 
@@ -138,9 +139,8 @@ class TaskWorker:
                     raise
                 await self._until_redis(lambda: ensure_group(self._redis, self.keys))
                 continue
-            for _stream, entries in reply or ():
-                for entry_id, fields in entries:
-                    self._start(entry_id, fields or {}, attempt=1)
+            for entry_id, fields in read_entries(reply):
+                self._start(entry_id, fields, attempt=1)
 
     def _free_slots(self) -> int:
         return self.settings.concurrency - len(self._runs)
@@ -218,7 +218,7 @@ class TaskWorker:
                 continue
             await self._take_over(*claimed)
 
-    async def _claim_one(self, cursor: str) -> tuple[str, tuple[str, dict[str, str]] | None]:
+    async def _claim_one(self, cursor: str) -> tuple[str, StreamEntry | None]:
         reply = await self._redis.xautoclaim(
             self.keys.tasks,
             GROUP,
@@ -227,11 +227,8 @@ class TaskWorker:
             start_id=cursor,
             count=1,
         )
-        next_cursor, entries = reply[0], reply[1]
-        if not entries:
-            return next_cursor, None
-        entry_id, fields = entries[0]
-        return next_cursor, (entry_id, fields or {})
+        next_cursor, entries = autoclaim(reply)
+        return next_cursor, (entries[0] if entries else None)
 
     async def _take_over(self, entry_id: str, fields: dict[str, str]) -> None:
         if entry_id in self._runs:  # our own, its lease renewal lagged: it is still running
@@ -267,9 +264,9 @@ class TaskWorker:
         """Forget consumers of dead processes that hold nothing (they accumulate otherwise)."""
         for consumer in await self._redis.xinfo_consumers(self.keys.tasks, GROUP):
             name = consumer["name"]
-            if name != self.consumer and not consumer["pending"]:
-                if int(consumer["idle"]) > _PRUNE_IDLE_MS:
-                    await self._redis.xgroup_delconsumer(self.keys.tasks, GROUP, name)
+            idle_ms = int(consumer["idle"])
+            if name != self.consumer and not consumer["pending"] and idle_ms > _PRUNE_IDLE_MS:
+                await self._redis.xgroup_delconsumer(self.keys.tasks, GROUP, name)
 
     # -- cancellation ------------------------------------------------------------------------
 
@@ -283,14 +280,13 @@ class TaskWorker:
             except _REDIS_DOWN:
                 await self._pause_for_redis()
                 continue
-            for _stream, entries in reply or ():
-                for entry_id, fields in entries:
-                    last_id = entry_id
-                    self._apply_control(fields or {})
+            for entry_id, fields in read_entries(reply):
+                last_id = entry_id
+                self._apply_control(fields)
 
     async def _latest_control_id(self) -> str:
-        newest = await self._redis.xrevrange(self.keys.control, count=1)
-        return str(newest[0][0]) if newest else "0-0"
+        newest = range_entries(await self._redis.xrevrange(self.keys.control, count=1))
+        return newest[0][0] if newest else "0-0"
 
     def _apply_control(self, fields: Mapping[str, Any]) -> None:
         try:
@@ -364,11 +360,12 @@ class TaskWorker:
 
     # -- shutdown --------------------------------------------------------------------------
 
-    async def _shutdown(self, loops: set[asyncio.Task[None]]) -> None:
+    async def _shutdown(
+        self, takers: set[asyncio.Task[None]], keepers: set[asyncio.Task[None]]
+    ) -> None:
         # Loops stop on flags, not by cancelling them mid-command: a cancel that lands while
         # redis-py (8.1, Python 3.11) finishes a blocking read can be lost, hanging shutdown.
-        intake_like = {t for t in loops if t.get_name().endswith(("_intake_loop", "_sweep_loop"))}
-        await self._settle(intake_like)
+        await self._settle(takers)
         if self._processing:
             await asyncio.wait(set(self._processing), timeout=self._drain_timeout_s)
         leftovers = [run for run in self._runs.values() if not run.finishing]
@@ -379,7 +376,7 @@ class TaskWorker:
         if leftovers:
             await self._hand_back([run.entry_id for run in leftovers])
         self._closing = True
-        await self._settle(loops)
+        await self._settle(keepers)
         log.info("worker stopped", extra={"consumer": self.consumer, "handed_back": len(leftovers)})
 
     async def _settle(self, loops: set[asyncio.Task[None]]) -> None:
@@ -398,7 +395,7 @@ class TaskWorker:
                 GROUP,
                 self.consumer,
                 min_idle_time=0,
-                message_ids=entry_ids,
+                message_ids=list[Any](entry_ids),
                 idle=self.settings.lease_ms + 1,
                 justid=True,
             )

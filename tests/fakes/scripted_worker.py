@@ -1,8 +1,9 @@
 """A bus worker whose handler follows instructions in the task's request text.
 
-Runs in-process (``ScriptedHandler``) or as its own process (``python -m tests.fakes.scripted_worker``)
-so tests can kill it. Every call is counted in Redis (``test:runs:<task_id>``), so tests can assert
-how many times a task really ran, across processes.
+Runs in-process (``ScriptedHandler``) or as its own process
+(``python -m tests.fakes.scripted_worker``) so tests can kill it. Every call is counted in
+Redis (``test:runs:<task_id>``), so tests can assert how many times a task really ran, across
+processes.
 
 Instructions: ``echo TEXT`` | ``sleep S`` | ``sleep-first S`` (sleeps on attempt 1 only) |
 ``progress N`` | ``fail`` | ``boom`` | ``crash`` (kills the whole process).
@@ -66,7 +67,7 @@ class ScriptedHandler:
 
 async def _serve(args: argparse.Namespace) -> None:
     settings = BusSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         prefix=args.prefix,
         lease_ms=args.lease_ms,
         sweep_interval_ms=args.sweep_ms,

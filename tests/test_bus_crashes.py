@@ -1,0 +1,133 @@
+"""The bus when things die: workers killed with SIGKILL, poison tasks, Redis restarting, and
+cancellation of a task whose worker died. Workers run in their own processes here."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from shared.bus import ResponderBus
+from shared.bus._replies import range_entries
+from shared.config import BusSettings
+from shared.embedded_redis import EmbeddedRedis
+from shared.redis_client import connect
+from shared.wire import ErrorEvent, Event, StartedEvent, TaskRequest
+from tests.conftest import (
+    WorkerProcesses,
+    all_events,
+    events_until_final,
+    running_worker,
+    worker_pid,
+)
+from tests.fakes.scripted_worker import ScriptedHandler, runs_key
+
+
+def make_task(request: str, timeout_s: float = 30) -> TaskRequest:
+    return TaskRequest.create(session_id="call-1", request=request, epoch=1, timeout_s=timeout_s)
+
+
+async def first_started(link_read: list[Event]) -> StartedEvent:
+    started = [e for e in link_read if isinstance(e, StartedEvent)]
+    assert started, f"expected a started event, got {link_read}"
+    return started[0]
+
+
+async def test_sigkill_mid_task_still_gives_exactly_one_terminal_event(
+    redis: Redis, bus: ResponderBus, worker_processes: WorkerProcesses
+) -> None:
+    worker_processes.spawn()
+    worker_processes.spawn()
+    link = bus.session("call-1")
+    task = make_task("sleep-first 60")
+    await link.submit(task)
+    started = await first_started(await link.read(block_ms=10_000))
+    victim = worker_processes.by_pid(worker_pid(started.worker))
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    events = await events_until_final(link, task.task_id, timeout_s=20)
+    assert [(e.type, e.attempt) for e in events] == [("started", 2), ("result", 2)]
+    assert isinstance(events[0], StartedEvent)
+    assert worker_pid(events[0].worker) != victim.pid
+    everything = await all_events(bus.session("call-1"), settle_s=1.5)
+    assert [e.final for e in everything].count(True) == 1
+
+
+async def test_task_three_times_longer_than_the_lease_runs_once(
+    redis: Redis, bus: ResponderBus, settings: BusSettings, worker_processes: WorkerProcesses
+) -> None:
+    worker_processes.spawn()
+    worker_processes.spawn()
+    link = bus.session("call-1")
+    task = make_task(f"sleep {3 * settings.lease_ms / 1000}")
+    await link.submit(task)
+    events = await events_until_final(link, task.task_id, timeout_s=20)
+    assert [(e.type, e.attempt) for e in events] == [("started", 1), ("result", 1)]
+    assert await redis.get(runs_key(task.task_id)) == "1"
+
+
+async def test_task_that_kills_every_worker_is_dead_lettered_and_the_session_told(
+    redis: Redis, bus: ResponderBus, settings: BusSettings, worker_processes: WorkerProcesses
+) -> None:
+    link = bus.session("call-1")
+    task = make_task("crash")
+    await link.submit(task)
+    final: list[Event] = []
+    async with asyncio.timeout(40):
+        while not final:
+            if all(p.poll() is not None for p in worker_processes.processes):
+                worker_processes.spawn()  # a supervisor restarting the crashed worker
+            final = [e for e in await link.read(block_ms=300) if e.final]
+    assert isinstance(final[0], ErrorEvent)
+    assert final[0].code == "dead_letter"
+    assert await redis.get(runs_key(task.task_id)) == str(settings.max_deliveries)
+    dead = range_entries(await redis.xrange(bus.keys.dlq))
+    assert [(f["task_id"], f["dlq_reason"]) for _, f in dead] == [(task.task_id, "dead_letter")]
+    assert int(dead[0][1]["dlq_deliveries"]) == settings.max_deliveries + 1
+
+
+async def test_cancel_is_honoured_after_the_worker_holding_the_task_died(
+    redis: Redis, bus: ResponderBus, worker_processes: WorkerProcesses
+) -> None:
+    first = worker_processes.spawn()
+    link = bus.session("call-1")
+    task = make_task("sleep-first 60")
+    await link.submit(task)
+    await first_started(await link.read(block_ms=10_000))
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    await link.cancel(task.task_id, reason="caller hung up")
+    runs_before = await redis.get(runs_key(task.task_id))
+    worker_processes.spawn()
+    events = await events_until_final(link, task.task_id, timeout_s=20)
+    assert [e.type for e in events] == ["cancelled"]
+    assert await redis.get(runs_key(task.task_id)) == runs_before  # the reclaimed copy never ran
+
+
+async def test_the_bus_survives_redis_restarting_mid_run(settings: BusSettings) -> None:
+    with EmbeddedRedis() as server:
+        redis = connect(server.url)
+        bus = ResponderBus(redis, settings)
+        await bus.start()
+        link = bus.session("call-1")
+        async with running_worker(redis, ScriptedHandler(redis), settings):
+            before = make_task("echo before")
+            await link.submit(before)
+            assert (await events_until_final(link, before.task_id))[-1].type == "result"
+            server.stop()
+            await asyncio.sleep(0.5)  # the worker's loops now see a dead server
+            server.start()  # a fresh, empty Redis on the same socket (no persistence)
+            after = make_task("echo after")
+            async with asyncio.timeout(20):
+                while True:
+                    try:
+                        await link.submit(after)
+                        break
+                    except (RedisConnectionError, OSError):
+                        await asyncio.sleep(0.1)
+            link.last_id = "0-0"  # the restarted server has a new, empty stream
+            events = await events_until_final(link, after.task_id, timeout_s=20)
+        await redis.aclose()
+    assert [e.type for e in events] == ["started", "result"]
