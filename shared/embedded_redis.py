@@ -15,8 +15,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+
+from pydantic import SecretStr
 
 from shared.errors import ConfigError
 
@@ -128,3 +132,22 @@ class EmbeddedRedis:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@contextmanager
+def redis_url_or_private(configured: SecretStr | None) -> Iterator[str]:
+    """The Redis URL a process should use: ``REDIS_URL`` if set, else a private server.
+
+    The private server lives as long as the ``with`` block; a warning says it is private, so two
+    processes that were meant to share a bus are not silently apart.
+    """
+    if configured is not None:
+        yield configured.get_secret_value()
+        return
+    with EmbeddedRedis() as server:
+        log.warning(
+            "REDIS_URL is not set: using a private redis-server that only this process sees; "
+            "run `tandem redis` and export its REDIS_URL to share one",
+            extra={"redis_url": server.url},
+        )
+        yield server.url

@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
+from pydantic import SecretStr
 
-from shared.embedded_redis import EmbeddedRedis, find_redis_server
+from shared.embedded_redis import EmbeddedRedis, find_redis_server, redis_url_or_private
 
 
 def test_private_server_serves_streams_and_cleans_up() -> None:
@@ -47,3 +49,19 @@ def test_the_server_is_stopped_when_its_owner_exits() -> None:
 
 def test_a_binary_is_found_without_system_redis() -> None:
     assert find_redis_server().endswith("redis-server")
+
+
+def test_a_configured_url_is_used_as_it_is() -> None:
+    with redis_url_or_private(SecretStr("redis://:pw@redis.internal:6379/0")) as url:
+        assert url == "redis://:pw@redis.internal:6379/0"
+
+
+def test_without_a_url_a_private_server_runs_for_the_block(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with redis_url_or_private(None) as url:
+        assert url.startswith("unix://")
+        assert redis.Redis.from_url(url).ping()
+    assert "private redis-server" in caplog.text
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url).ping()
