@@ -39,7 +39,7 @@ class BusSettings(BaseSettings):
     )
     max_deliveries: int = Field(3, ge=1, le=100, description="Deliveries before dead-lettering.")
     block_ms: int = Field(
-        1000, ge=10, le=4000, description="Longest blocking read (< socket timeout)."
+        1000, ge=10, le=4000, description="Longest blocking read (also bounds shutdown)."
     )
     concurrency: int = Field(
         64, ge=1, le=100_000, description="Tasks one worker process runs at once."

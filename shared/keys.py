@@ -1,7 +1,8 @@
 """The Redis key layout of the bus, in one place (see ``docs/protocol.md``).
 
-Global keys share the hash tag ``{<prefix>}``; a session's keys share ``{s:<session_id>}``, so each
-group lives on one cluster slot and can be used together in one Lua script.
+Global keys share the hash tag ``{<prefix>}``; a session's keys share ``{s:<session_id>}``: each
+group stays together (locality today, a path to Redis Cluster later; the FINISH script spans
+both groups, so the bus needs standalone or Sentinel Redis now).
 """
 
 from __future__ import annotations

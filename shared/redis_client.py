@@ -12,7 +12,12 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 _KEEPALIVE = {
     option: value
-    for option, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
+    for option, value in (
+        ("TCP_KEEPIDLE", 5),
+        ("TCP_KEEPINTVL", 2),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", 15_000),  # unacknowledged writes to a vanished peer fail in 15 s
+    )
     if hasattr(socket, option)
 }
 

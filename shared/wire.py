@@ -10,6 +10,7 @@ through one discriminated union per stream. Any decoding failure raises
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -199,12 +200,22 @@ _HEADER_NAMES = _Event.header_fields
 
 
 def encode(entry: AnyEntry) -> dict[str, str]:
-    """Flatten an entry into the string fields written with ``XADD``."""
+    """Flatten an entry into the string fields written with ``XADD``.
+
+    Raises :class:`WireFormatError` for an entry no reader would accept (a body over
+    :data:`MAX_BODY_CHARS`, or NaN/infinity in its data), so the writer learns it, not the reader.
+    """
     data = entry.model_dump(mode="json")
     fields = {name: _header_text(data.pop(name)) for name in entry.header_fields}
     if isinstance(entry, _Event):
         fields["final"] = "1" if entry.final else "0"
-    fields["body"] = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    try:
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise WireFormatError("entry holds a number JSON cannot carry (NaN or infinity)") from None
+    if len(body) > MAX_BODY_CHARS:
+        raise WireFormatError(f"entry body is longer than {MAX_BODY_CHARS} characters")
+    fields["body"] = body
     return fields
 
 
@@ -220,11 +231,14 @@ def decode_event(fields: Mapping[Any, Any]) -> Event:
 
 def peek_ids(fields: Mapping[Any, Any]) -> tuple[str | None, str | None]:
     """Best-effort ``(session_id, task_id)`` of an entry that may not decode (None if unusable)."""
-    try:
-        flat = _flatten(fields)
-    except WireFormatError:
-        return None, None
-    return _valid_id(flat.get("session_id")), _valid_id(flat.get("task_id"))
+    ids: dict[str, str | None] = {"session_id": None, "task_id": None}
+    if isinstance(fields, Mapping):
+        for key, value in fields.items():
+            with contextlib.suppress(WireFormatError):  # one bad field must not hide the ids
+                name = _text(key)
+                if name in ids:
+                    ids[name] = _valid_id(_text(value))
+    return ids["session_id"], ids["task_id"]
 
 
 _ID_ADAPTER = TypeAdapter[str](Identifier)

@@ -184,6 +184,20 @@ async def test_handler_failures_become_error_events_and_the_worker_goes_on(
     assert await runs(redis, failing) == 1  # an application error is answered, not redelivered
 
 
+async def test_an_answer_the_wire_cannot_carry_is_an_error_not_a_redelivery(
+    redis: Redis, bus: ResponderBus, settings: BusSettings
+) -> None:
+    link = bus.session("call-1")
+    async with running_worker(redis, ScriptedHandler(redis), settings):
+        for request in ("huge", "nothing"):
+            task = make_task(request)
+            await link.submit(task)
+            final = (await events_until_final(link, task.task_id))[-1]
+            assert isinstance(final, ErrorEvent)
+            assert (final.code, final.message) == ("internal", "the task's answer was invalid")
+            assert await runs(redis, task) == 1
+
+
 async def test_bad_entries_go_to_the_dead_letter_queue_and_the_worker_goes_on(
     redis: Redis, bus: ResponderBus, settings: BusSettings
 ) -> None:

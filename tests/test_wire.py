@@ -27,6 +27,7 @@ from shared.wire import (
     decode_command,
     decode_event,
     encode,
+    peek_ids,
 )
 
 COMMON = {"task_id": "t-1", "session_id": "s-1", "seq": 0, "epoch": 4, "attempt": 2}
@@ -108,6 +109,23 @@ def test_malformed_entries_raise_wire_format_error(fields: dict[str, str]) -> No
     with pytest.raises(WireFormatError) as raised:
         decode_event(fields)
     assert raised.value.code == "malformed"
+
+
+def test_writers_refuse_entries_no_reader_would_accept() -> None:
+    with pytest.raises(WireFormatError, match="NaN"):
+        encode(ResultEvent(**COMMON, text="x", data={"score": float("nan")}))
+    with pytest.raises(WireFormatError, match="longer than"):
+        encode(ResultEvent(**COMMON, text="x", data={"blob": "y" * 70_000}))
+
+
+def test_ids_are_found_even_when_another_field_is_not_utf8() -> None:
+    fields = {
+        "session_id": "s-1",
+        "task_id": "t-1",
+        "body": b"\xff".decode("utf-8", "surrogateescape"),
+    }
+    assert peek_ids(fields) == ("s-1", "t-1")
+    assert peek_ids({"session_id": "has space", "task_id": b"t"}) == (None, "t")
 
 
 field_text = st.one_of(st.text(max_size=40), st.binary(max_size=40))

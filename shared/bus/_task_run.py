@@ -19,7 +19,7 @@ from tenacity import (
 )
 
 from shared.bus._writer import EventWriter
-from shared.bus.handler import TaskContext, TaskFailed, TaskHandler
+from shared.bus.handler import TaskContext, TaskFailed, TaskHandler, TaskOutcome
 from shared.errors import WireFormatError
 from shared.wire import (
     CancelledEvent,
@@ -32,6 +32,7 @@ from shared.wire import (
     StartedEvent,
     TaskRequest,
     decode_command,
+    encode,
     now_ms,
 )
 
@@ -146,7 +147,7 @@ async def process_entry(
         return
     if verdict == "cancelled" or run.cancel_reason is not None:
         reason = detail if verdict == "cancelled" else str(run.cancel_reason)
-        await _finish(run, writer, stats, run.event(CancelledEvent, reason=reason))
+        await _finish(run, writer, stats, run.event(CancelledEvent, reason=reason[:200]))
         return
     outcome = await _execute(run, task, writer, handler)
     if outcome is not None:
@@ -191,7 +192,7 @@ async def _execute(
         return run.event(ExpiredEvent, deadline_ms=task.deadline_ms)
     if handler_task.cancelled():
         if run.cancel_reason is not None:
-            return run.event(CancelledEvent, reason=run.cancel_reason)
+            return run.event(CancelledEvent, reason=run.cancel_reason[:200])
         return run.event(ErrorEvent, code="internal", message="the task stopped unexpectedly")
     return _answer(run, task, handler_task)
 
@@ -209,10 +210,14 @@ def _answer(run: TaskRun, task: TaskRequest, handler_task: asyncio.Future[Any]) 
         return run.event(ErrorEvent, code="internal", message="the task failed unexpectedly")
     outcome = handler_task.result()
     try:
-        return run.event(ResultEvent, text=outcome.text, data=outcome.data)
-    except ValidationError as invalid:
+        if not isinstance(outcome, TaskOutcome):
+            raise TypeError(f"handler returned {type(outcome).__name__}, not a TaskOutcome")
+        result = run.event(ResultEvent, text=outcome.text, data=outcome.data)
+        encode(result)  # too large, or not JSON: fail here, not in every reader
+    except (ValidationError, WireFormatError, TypeError) as invalid:
         log.error("task answer does not fit the wire schema", exc_info=invalid, extra=ids)
         return run.event(ErrorEvent, code="internal", message="the task's answer was invalid")
+    return result
 
 
 FINISH_RETRY_S = 30.0

@@ -38,7 +38,7 @@ from shared.bus.handler import TaskHandler
 from shared.config import BusSettings
 from shared.errors import WireFormatError
 from shared.keys import GROUP, Keys
-from shared.wire import CancelRequest, decode_command
+from shared.wire import CancelRequest, TaskRequest, decode_command
 
 log = logging.getLogger(__name__)
 
@@ -203,20 +203,17 @@ class TaskWorker:
                     last_prune = loop.time()
                     await self._prune_consumers()
                 cursor, claimed = await self._claim_one(cursor)
+                if claimed is not None:
+                    await self._take_over(*claimed)
+                elif cursor == "0-0":
+                    await asyncio.sleep(interval)
             except _REDIS_DOWN:
                 await self._pause_for_redis()
-                continue
             except Exception as error:
                 if not is_nogroup(error):
                     raise
                 cursor = "0-0"
                 await self._until_redis(lambda: ensure_group(self._redis, self.keys))
-                continue
-            if claimed is None:
-                if cursor == "0-0":
-                    await asyncio.sleep(interval)
-                continue
-            await self._take_over(*claimed)
 
     async def _claim_one(self, cursor: str) -> tuple[str, StreamEntry | None]:
         reply = await self._redis.xautoclaim(
@@ -241,17 +238,17 @@ class TaskWorker:
         )
         deliveries = int(pending[0]["times_delivered"]) if pending else 1
         if deliveries > self.settings.max_deliveries:
-            epoch = 0
+            command: TaskRequest | CancelRequest | None = None
             with contextlib.suppress(WireFormatError):
                 command = decode_command(fields)
-                epoch = getattr(command, "epoch", 0)
             await self._writer.dead_letter(
                 entry_id,
                 fields,
                 code="dead_letter",
                 message=f"delivered {deliveries} times without an answer",
                 deliveries=deliveries,
-                epoch=epoch,
+                epoch=command.epoch if isinstance(command, TaskRequest) else 0,
+                tell_session=not isinstance(command, CancelRequest),
             )
             self.stats.dead_lettered += 1
             return

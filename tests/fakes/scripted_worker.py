@@ -6,7 +6,8 @@ Redis (``test:runs:<task_id>``), so tests can assert how many times a task reall
 processes.
 
 Instructions: ``echo TEXT`` | ``sleep S`` | ``sleep-first S`` (sleeps on attempt 1 only) |
-``progress N`` | ``fail`` | ``boom`` | ``crash`` (kills the whole process).
+``progress N`` | ``fail`` | ``boom`` | ``huge`` (an answer too large for the wire) |
+``nothing`` (returns None) | ``crash`` (kills the whole process).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class ScriptedHandler:
                 raise TaskFailed("the kitchen is closed", retryable=True)
             if verb == "boom":
                 raise RuntimeError("secret internal detail")
+            if verb == "huge":
+                return TaskOutcome(text="ok", data={"blob": "x" * 70_000})
+            if verb == "nothing":
+                return None  # type: ignore[return-value]
             if verb == "crash":
                 os._exit(3)
         except asyncio.CancelledError:
