@@ -4,7 +4,7 @@ A round trip is ``SessionLink.submit`` (XADD), pick-up by a thinker in its own p
 (XREADGROUP, ``started`` event, echo handler, terminal event, XACK), until ``SessionLink.read``
 (XREAD) returns the terminal event. Scenarios:
 
-1. one task in flight: ``--rounds`` sequential round trips after a warm-up;
+1. one task in flight: ``--rounds`` sequential round trips after ``--warmup`` more;
 2. ``--sessions`` concurrent sessions, each looping sequential tasks, ``--total`` round trips;
 3. crash recovery: SIGKILL the thinker running a task and time until another thinker re-starts
    it (``started`` with attempt 2) and answers it, ``--repeats`` times.
@@ -52,16 +52,13 @@ RECOVERY_SLACK_S = 0.5
 READY_TIMEOUT_S = 15.0
 ROUND_TRIP_TIMEOUT_S = 10.0
 CRASH_SLEEP_S = 30
+QUICK = {"rounds": 200, "warmup": 20, "sessions": 10, "total": 200, "repeats": 1}
+FULL = {"rounds": 3000, "warmup": 200, "sessions": 100, "total": 5000, "repeats": 3}
 
 
 def bus_settings(prefix: str, lease_ms: int, sweep_ms: int) -> BusSettings:
     """Bus settings that ignore the environment and any ``.env`` file."""
-    return BusSettings(
-        _env_file=None,
-        prefix=prefix,
-        lease_ms=lease_ms,
-        sweep_interval_ms=sweep_ms,
-    )
+    return BusSettings(_env_file=None, prefix=prefix, lease_ms=lease_ms, sweep_interval_ms=sweep_ms)
 
 
 def pid_of(consumer: str) -> int:
@@ -91,11 +88,11 @@ async def serve(args: argparse.Namespace) -> None:
     parent = os.getppid()
 
     async def watch_parent() -> None:  # never outlive the benchmark, even if it was killed
-        while True:
+        while os.getppid() == parent:  # noqa: ASYNC110 - polling is the only portable way
             await asyncio.sleep(0.5)
-            if os.getppid() != parent:
-                worker.request_stop(0.0)
-                return
+        worker.request_stop(0.0)
+        await asyncio.sleep(15)
+        os._exit(1)  # the graceful stop hung
 
     watchdog = asyncio.create_task(watch_parent())
     try:
@@ -121,11 +118,16 @@ class Pool:
         self.procs[proc.pid] = proc
         return proc.pid
 
-    def kill(self, pid: int) -> None:
-        """SIGKILL one thinker: no clean-up, no hand-back, like a crash."""
+    def kill(self, pid: int) -> float:
+        """SIGKILL one thinker (no clean-up, no hand-back, like a crash); returns when, in
+        ``perf_counter`` time."""
+        if pid not in self.procs:
+            raise RuntimeError(f"the task was started by {pid}, not by a thinker of this run")
         proc = self.procs.pop(pid)
         proc.kill()
+        killed = time.perf_counter()
         proc.wait(timeout=5)
+        return killed
 
     def close(self) -> None:
         """SIGTERM every thinker, then SIGKILL those still alive after 5 s."""
@@ -159,13 +161,6 @@ class Pool:
 # -- responder side ----------------------------------------------------------------------
 
 
-def new_task(link: SessionLink, request: str = "ping", timeout_s: float = 60) -> TaskRequest:
-    """A task for ``link``'s session."""
-    return TaskRequest.create(
-        session_id=link.session_id, request=request, epoch=0, timeout_s=timeout_s
-    )
-
-
 async def wait_event(link: SessionLink, match: Callable[[Event], bool], timeout_s: float) -> Event:
     """Read ``link`` until an event matches; events before it are consumed."""
     deadline = time.monotonic() + timeout_s
@@ -173,20 +168,18 @@ async def wait_event(link: SessionLink, match: Callable[[Event], bool], timeout_
         for event in await link.read(block_ms=500):
             if match(event):
                 return event
-    raise TimeoutError(f"no matching event on session {link.session_id} in {timeout_s} s")
+    raise TimeoutError(f"no expected event on session {link.session_id} within {timeout_s} s")
 
 
 async def round_trip(link: SessionLink) -> float:
     """Seconds from just before submit until ``read()`` returns the task's terminal event."""
-    task = new_task(link)
+    task = TaskRequest.create(session_id=link.session_id, request="ping", epoch=0, timeout_s=60)
     start = time.perf_counter()
     await link.submit(task)
-    event = await wait_event(
-        link, lambda e: e.final and e.task_id == task.task_id, ROUND_TRIP_TIMEOUT_S
-    )
+    event = await wait_event(link, lambda e: e.final, ROUND_TRIP_TIMEOUT_S)
     elapsed = time.perf_counter() - start
-    if event.type != "result":
-        raise RuntimeError(f"task ended with {event.type!r}, expected a result")
+    if event.type != "result" or event.task_id != task.task_id:
+        raise RuntimeError(f"task ended with {event.type!r}, expected its result")
     return elapsed
 
 
@@ -203,35 +196,18 @@ def summarize(samples: list[float], wall_s: float) -> dict[str, Any]:
     def pct(q: float) -> float:
         return round(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] * 1000, 3)
 
-    return {
-        "round_trips": len(ordered),
-        "p50_ms": pct(50),
-        "p99_ms": pct(99),
-        "max_ms": pct(100),
-        "per_s": round(len(ordered) / wall_s, 1),
-    }
+    per_s = round(len(ordered) / wall_s, 1)
+    return {"round_trips": len(ordered), "p50_ms": pct(50), "p99_ms": pct(99), "per_s": per_s}
 
 
-async def one_in_flight(bus: ResponderBus, rounds: int, warmup: int) -> dict[str, Any]:
-    """Scenario 1: sequential round trips on one session."""
-    link = bus.session(f"bench-seq-{uuid.uuid4().hex[:8]}")
-    await sequential(link, warmup, [])
+async def closed_loop(bus: ResponderBus, sessions: int, rounds: int, warmup: int) -> dict[str, Any]:
+    """``sessions`` links at once, each running ``warmup`` then ``rounds`` sequential round trips;
+    scenario 1 is one session, scenario 2 many."""
+    links = [bus.session(f"bench-{i}-{uuid.uuid4().hex[:8]}") for i in range(sessions)]
+    await asyncio.gather(*(sequential(link, warmup, []) for link in links))
     samples: list[float] = []
     start = time.perf_counter()
-    await sequential(link, rounds, samples)
-    wall = time.perf_counter() - start
-    await link.end(cancel_open=False)
-    return summarize(samples, wall)
-
-
-async def concurrent(bus: ResponderBus, sessions: int, total: int) -> dict[str, Any]:
-    """Scenario 2: ``sessions`` links at once, each running sequential round trips."""
-    links = [bus.session(f"bench-conc-{i}-{uuid.uuid4().hex[:8]}") for i in range(sessions)]
-    await asyncio.gather(*(sequential(link, 2, []) for link in links))
-    samples: list[float] = []
-    per_session = max(1, total // sessions)
-    start = time.perf_counter()
-    await asyncio.gather(*(sequential(link, per_session, samples) for link in links))
+    await asyncio.gather(*(sequential(link, rounds, samples) for link in links))
     wall = time.perf_counter() - start
     for link in links:
         await link.end(cancel_open=False)
@@ -239,33 +215,26 @@ async def concurrent(bus: ResponderBus, sessions: int, total: int) -> dict[str, 
 
 
 async def crash_once(bus: ResponderBus, pool: Pool, timeout_s: float) -> dict[str, Any]:
-    """Kill the thinker running a slow task; time the reclaim and the answer."""
+    """Kill the thinker running a slow task; time the reclaim and the answer from the kill."""
     link = bus.session(f"bench-crash-{uuid.uuid4().hex[:8]}")
-    task = new_task(link, f"sleep {CRASH_SLEEP_S}", timeout_s=4 * CRASH_SLEEP_S)
+    request = f"sleep {CRASH_SLEEP_S}"
+    task = TaskRequest.create(session_id=link.session_id, request=request, epoch=0, timeout_s=120)
     await link.submit(task)
     first = await wait_event(link, lambda e: isinstance(e, StartedEvent), READY_TIMEOUT_S)
-    assert isinstance(first, StartedEvent)
-    victim = pid_of(first.worker)
-    pool.kill(victim)
-    killed = time.perf_counter()
-    recovered: float | None = None
-    rescuer = 0
+    victim = pid_of(first.worker) if isinstance(first, StartedEvent) else 0
+    killed = pool.kill(victim)
+    run: dict[str, Any] = {"killed_pid": victim}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for event in await link.read(block_ms=500):
-            now = time.perf_counter()
-            if isinstance(event, StartedEvent) and event.attempt >= 2 and recovered is None:
-                recovered, rescuer = now - killed, pid_of(event.worker)
+            since_kill = round(time.perf_counter() - killed, 3)
+            if isinstance(event, StartedEvent) and event.attempt >= 2 and "recovery_s" not in run:
+                run |= {"reclaimed_by_pid": pid_of(event.worker), "recovery_s": since_kill}
             if event.final:
                 await link.end(cancel_open=False)
-                if event.type != "result" or recovered is None:
+                if event.type != "result" or "recovery_s" not in run:
                     raise RuntimeError(f"crashed task ended with {event.type!r} without reclaim")
-                return {
-                    "killed_pid": victim,
-                    "reclaimed_by_pid": rescuer,
-                    "recovery_s": round(recovered, 3),
-                    "terminal_s": round(now - killed, 3),
-                }
+                return run | {"terminal_s": since_kill}
     raise TimeoutError(f"the crashed task was not answered within {timeout_s} s of the kill")
 
 
@@ -294,6 +263,18 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+def revision() -> str:
+    """The commit measured, ``+dirty`` if tracked files differ from it (read-only git calls)."""
+    git = ["git", "--no-optional-locks", "-C", str(Path(__file__).resolve().parent)]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        run = [
+            subprocess.run([*git, *cmd], capture_output=True, text=True, check=True).stdout
+            for cmd in (["rev-parse", "--short", "HEAD"], ["status", "--porcelain", "-uno"])
+        ]
+        return run[0].strip() + ("+dirty" if run[1].strip() else "")
+    return "unknown"
+
+
 async def machine_info(redis: Redis, transport: str) -> dict[str, Any]:
     """What the numbers were measured on."""
     server = await redis.info("server")
@@ -306,6 +287,7 @@ async def machine_info(redis: Redis, transport: str) -> dict[str, Any]:
         "hiredis": HIREDIS_AVAILABLE,
         "redis_server": server.get("redis_version"),
         "redis_transport": transport,
+        "revision": revision(),
     }
 
 
@@ -318,27 +300,31 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     pool = Pool(url, prefix, args.lease_ms, args.sweep_ms)
     bus = ResponderBus(redis, bus_settings(prefix, args.lease_ms, args.sweep_ms))
     began = time.perf_counter()
+    main_task = asyncio.current_task()
+    if main_task is not None:  # SIGTERM: stop like Ctrl-C does, through the clean-up below
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     try:
         await bus.start()
         transport = "embedded, unix socket" if embedded else url.split("://")[0]
         result: dict[str, Any] = {"machine": await machine_info(redis, transport)}
+        result["config"] = {key: getattr(args, key) for key in (*FULL, "workers")}
         for _ in range(args.workers):
             pool.spawn()
         for pid in list(pool.procs):
             await pool.wait_ready(redis, pid)
         await round_trip(bus.session("bench-ready"))  # the whole path works end to end
-        result["config"] = {key: getattr(args, key) for key in ("rounds", "warmup", "workers")}
         log.info("scenario 1: one in flight", extra={"rounds": args.rounds})
-        result["one_in_flight"] = await one_in_flight(bus, args.rounds, args.warmup)
+        result["one_in_flight"] = await closed_loop(bus, 1, args.rounds, args.warmup)
         log.info("scenario 2: concurrent sessions", extra={"sessions": args.sessions})
-        result["concurrent"] = await concurrent(bus, args.sessions, args.total)
+        per_session = max(1, args.total // args.sessions)
+        result["concurrent"] = await closed_loop(bus, args.sessions, per_session, 2)
         log.info("scenario 3: crash recovery", extra={"repeats": args.repeats})
         result["crash_recovery"] = await crash_recovery(
             bus, pool, args.repeats, args.lease_ms, args.sweep_ms
         )
     finally:
         pool.close()
-        with contextlib.suppress(Exception):  # the run's own streams; sessions expire
+        with contextlib.suppress(Exception):  # the run's own streams; session keys expire
             await redis.delete(bus.keys.tasks, bus.keys.control, bus.keys.dlq)
         await redis.aclose()
         if embedded is not None:
@@ -359,22 +345,21 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     """The result as a readable table."""
     m, crash = result["machine"], result["crash_recovery"]
+    one, conc = result["one_in_flight"], result["concurrent"]
     lines = [
-        f"Bus round trip: {m['cpus']} CPUs ({m['cpu_model']}), {m['platform']}",
+        f"Bus round trip at {m['revision']}: {m['cpus']} CPUs ({m['cpu_model']}), {m['platform']}",
         f"Python {m['python']}, redis-py {m['redis_py']} (hiredis {m['hiredis']}), "
         f"redis-server {m['redis_server']} ({m['redis_transport']})",
         "",
-        f"{'scenario':<26}{'round trips':>12}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'per s':>9}",
+        f"{'scenario':<20}{'round trips':>12}{'p50 ms':>9}{'p99 ms':>9}{'per s':>9}",
     ]
-    one, conc = result["one_in_flight"], result["concurrent"]
-    for name, row in (("one in flight", one), (f"{conc['sessions']} sessions", conc)):
+    for name, row in (("one in flight", one), (f"{conc['sessions']} sessions at once", conc)):
         lines.append(
-            f"{name:<26}{row['round_trips']:>12}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}"
-            f"{row['max_ms']:>9.3f}{row['per_s']:>9.0f}"
+            f"{name:<20}{row['round_trips']:>12}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}"
+            f"{row['per_s']:>9.0f}"
         )
     lines += [
-        "",
-        f"crash recovery (lease {crash['lease_ms']} ms, sweep {crash['sweep_ms']} ms):",
+        f"\ncrash recovery (lease {crash['lease_ms']} ms, sweep {crash['sweep_ms']} ms):",
         f"{'run':>5}{'killed pid':>12}{'reclaimed by':>14}{'recovery s':>12}{'terminal s':>12}",
     ]
     for i, run in enumerate(crash["runs"], 1):
@@ -391,31 +376,36 @@ def render(result: dict[str, Any]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line; ``--quick`` shrinks every count unless given explicitly."""
+    """Command line; ``--quick`` shrinks every count not given explicitly."""
     parser = argparse.ArgumentParser(description="Redis Streams bus round-trip benchmark.")
+    parser.add_argument(
+        "mode",
+        nargs="?",
+        choices=["run", "worker"],
+        default="run",
+        help="'worker' runs one thinker process (used internally)",
+    )
     parser.add_argument("--redis-url", help="use this Redis instead of a private embedded one")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--quick", action="store_true", help="small counts for a smoke run")
-    parser.add_argument("--rounds", type=int, help="scenario 1 round trips (3000)")
-    parser.add_argument("--warmup", type=int, help="scenario 1 warm-up round trips (200)")
-    parser.add_argument("--sessions", type=int, help="scenario 2 concurrent sessions (100)")
-    parser.add_argument("--total", type=int, help="scenario 2 round trips in all (5000)")
-    parser.add_argument("--repeats", type=int, help="scenario 3 crashes (3)")
+    for name, help_text in (
+        ("rounds", "scenario 1 round trips"),
+        ("warmup", "scenario 1 warm-up round trips"),
+        ("sessions", "scenario 2 concurrent sessions"),
+        ("total", "scenario 2 round trips in all"),
+        ("repeats", "scenario 3 crashes"),
+    ):
+        parser.add_argument(f"--{name}", type=int, help=f"{help_text} ({FULL[name]})")
     parser.add_argument("--workers", type=int, default=2, help="thinker processes (2)")
-    parser.add_argument("--lease-ms", type=int, default=2000)
-    parser.add_argument("--sweep-ms", type=int, default=500)
+    lease, sweep = (BusSettings.model_fields[f].default for f in ("lease_ms", "sweep_interval_ms"))
+    parser.add_argument("--lease-ms", type=int, default=lease, help=f"thinker lease ({lease})")
+    parser.add_argument("--sweep-ms", type=int, default=sweep, help=f"reclaim sweep ({sweep})")
     parser.add_argument("--max-seconds", type=float, default=600, help="give up after this")
-    worker = parser.add_subparsers(dest="command").add_parser("worker", help="(internal)")
-    worker.add_argument("--redis-url", required=True)
-    worker.add_argument("--prefix", required=True)
-    worker.add_argument("--lease-ms", type=int, default=2000)
-    worker.add_argument("--sweep-ms", type=int, default=500)
+    parser.add_argument("--prefix", default="bench", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    counts = {"rounds": (3000, 200), "warmup": (200, 20), "sessions": (100, 10)}
-    counts |= {"total": (5000, 200), "repeats": (3, 1)}
-    for name, (full, quick) in counts.items():
+    for name, count in (QUICK if args.quick else FULL).items():
         if getattr(args, name, None) is None:
-            setattr(args, name, quick if args.quick else full)
+            setattr(args, name, count)
     return args
 
 
@@ -423,11 +413,18 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, or one thinker process for it (``worker``)."""
     args = parse_args(argv)
     configure_logging("WARNING", "text")
-    if args.command == "worker":
+    if args.mode == "worker":
         asyncio.run(serve(args))
         return 0
     log.setLevel(logging.INFO)
-    result = asyncio.run(asyncio.wait_for(bench(args), timeout=args.max_seconds))
+    try:
+        result = asyncio.run(asyncio.wait_for(bench(args), timeout=args.max_seconds))
+    except TimeoutError as error:  # everything started has been stopped by then
+        log.error("benchmark timed out", extra={"detail": str(error) or f"{args.max_seconds} s"})
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        log.error("benchmark interrupted")
+        return 130
     print(json.dumps(result) if args.json else render(result))
     return 0
 

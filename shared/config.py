@@ -35,7 +35,7 @@ class BusSettings(BaseSettings):
         2000, ge=100, le=600_000, description="Idle time before a task is reclaimed."
     )
     sweep_interval_ms: int = Field(
-        500, ge=20, le=60_000, description="How often to look for orphans."
+        250, ge=20, le=60_000, description="How often to look for orphans."
     )
     max_deliveries: int = Field(3, ge=1, le=100, description="Deliveries before dead-lettering.")
     block_ms: int = Field(

@@ -15,7 +15,8 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from shared.bus._writer import EventWriter
@@ -226,13 +227,16 @@ FINISH_RETRY_S = 30.0
 
 async def _finish(run: TaskRun, writer: EventWriter, stats: WorkerStats, event: Event) -> None:
     run.finishing = True
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type((ConnectionError, TimeoutError)),
-        wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
-        stop=stop_after_delay(FINISH_RETRY_S),
-        reraise=True,
-    ):
-        with attempt:
-            written = await writer.finish(event, run.entry_id)
+    try:
+        written = await writer.finish(event, run.entry_id)
+    except (ConnectionError, TimeoutError):  # Redis away: keep the answer until it is back
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((ConnectionError, TimeoutError)),
+            wait=wait_exponential(multiplier=0.05, max=1.0) + wait_random(0, 0.05),
+            stop=stop_after_delay(FINISH_RETRY_S),
+            reraise=True,
+        ):
+            with attempt:
+                written = await writer.finish(event, run.entry_id)
     if written:
         stats.answered[event.type] += 1

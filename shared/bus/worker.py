@@ -141,6 +141,7 @@ class TaskWorker:
                 continue
             for entry_id, fields in read_entries(reply):
                 self._start(entry_id, fields, attempt=1)
+            await asyncio.sleep(0)  # let the new tasks send their first command before we block
 
     def _free_slots(self) -> int:
         return self.settings.concurrency - len(self._runs)
