@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -25,8 +26,9 @@ DLQ_MESSAGES = {
 """What a session is told when its task is dead-lettered, by reason."""
 
 
-def _pairs(fields: Mapping[str, str]) -> list[str]:
-    return [item for pair in fields.items() for item in pair]
+def _packed(event: Event) -> str:
+    """An event's stream fields as the scripts take them: ``[name, value, ...]`` in JSON."""
+    return json.dumps([item for pair in encode(event).items() for item in pair], ensure_ascii=False)
 
 
 class EventWriter:
@@ -73,7 +75,7 @@ class EventWriter:
                 s.session_maxlen,
                 s.session_ttl_s,
                 "1" if expired else "0",
-                *_pairs(encode(started)),
+                _packed(started),
             ],
         )
         return str(verdict), str(detail)
@@ -84,7 +86,7 @@ class EventWriter:
         written = await self._eval(
             EMIT,
             [k.done(event.session_id), k.events(event.session_id)],
-            [event.task_id, s.session_maxlen, s.session_ttl_s, *_pairs(encode(event))],
+            [event.task_id, s.session_maxlen, s.session_ttl_s, _packed(event)],
         )
         return bool(written)
 
@@ -160,6 +162,6 @@ class EventWriter:
             s.session_ttl_s,
             GROUP,
             entry_id,
-            *_pairs(encode(event)),
+            _packed(event),
         ]
         return keys, args
