@@ -25,6 +25,7 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+	$(BIN)/pytest -q -p no:cacheprovider examples/tool-plugin/tests
 
 ## bench: the Redis bus round-trip benchmark (results go in BENCHMARKS.md)
 bench: $(STAMP)

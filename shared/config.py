@@ -9,10 +9,10 @@ and never echoes its value.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
 
@@ -62,6 +62,29 @@ class BusSettings(BaseSettings):
         return value
 
 
+class ToolSettings(BaseSettings):
+    """Which tools a process offers (``TANDEM_TOOLS_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_TOOLS_", env_file=".env", extra="ignore")
+
+    enabled: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated allowlist; empty offers every discovered tool."
+    )
+    disabled: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated names never offered."
+    )
+    strict: bool = Field(
+        False, description="Fail on plugins that do not load or collide (for CI), not just log."
+    )
+
+    @field_validator("enabled", "disabled", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+
 class Settings(BaseSettings):
     """Everything a tandem process reads from its environment."""
 
@@ -86,6 +109,7 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(None, validation_alias=_env("ANTHROPIC_API_KEY"))
     anthropic_base_url: str | None = Field(None, validation_alias=_env("ANTHROPIC_BASE_URL"))
     bus: BusSettings = Field(default_factory=BusSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
 
 
 def _variable_name(model: type[BaseSettings], field_name: str) -> str:
@@ -114,6 +138,10 @@ def load_settings(env_file: str | None = ".env") -> Settings:
     except ValidationError as error:
         raise _config_error(BusSettings, error) from None
     try:
-        return Settings(_env_file=env_file, bus=bus)
+        tools = ToolSettings(_env_file=env_file)
+    except ValidationError as error:
+        raise _config_error(ToolSettings, error) from None
+    try:
+        return Settings(_env_file=env_file, bus=bus, tools=tools)
     except ValidationError as error:
         raise _config_error(Settings, error) from None

@@ -34,3 +34,10 @@ class UpstreamError(TandemError):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class ToolError(TandemError):
+    """A tool failed in a way the model should see and can recover from ("which city?").
+
+    The message is shown to the model as the tool's result; keep it short and actionable.
+    """

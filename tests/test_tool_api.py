@@ -1,0 +1,207 @@
+"""The plugin API: what @tool accepts and refuses, and how invoke turns every outcome into a
+result the model can read."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import pytest
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+
+from tests.tool_helpers import make_context
+from tools import (
+    ToolContext,
+    ToolDefinitionError,
+    ToolError,
+    derive_idempotency_key,
+    invoke,
+    to_anthropic,
+    to_livekit,
+    tool,
+)
+
+
+class CityArgs(BaseModel):
+    city: str = Field(description="City name, e.g. 'Lisbon'")
+
+
+@tool(timeout_s=0.2, latency="slow")
+async def slow_weather(ctx: ToolContext, args: CityArgs) -> str:
+    """Weather for a city."""
+    if args.city == "nowhere":
+        raise ToolError("which city?")
+    if args.city == "slow":
+        await asyncio.sleep(5)
+    if args.city == "crash":
+        raise RuntimeError("database password is hunter2")
+    if args.city == "big":
+        return "x" * 10_000
+    await ctx.progress(f"looking up {args.city}")
+    return f"sunny in {args.city}"
+
+
+@tool(responder_safe=True, max_output_chars=200)
+async def add(
+    ctx: ToolContext, a: Annotated[int, Field(description="first")], b: int = 2
+) -> dict[str, int]:
+    """Add two numbers."""
+    return {"sum": a + b}
+
+
+@tool(side_effects=True, needs_confirmation=True)
+async def send_sms(ctx: ToolContext, text: str) -> str:
+    """Send a text message to the caller."""
+    return f"sent with key {ctx.idempotency_key}"
+
+
+def test_the_docstring_and_the_args_model_become_the_model_facing_definition() -> None:
+    definition = to_anthropic(slow_weather)
+    assert definition["name"] == "slow_weather"
+    assert definition["description"] == "Weather for a city."
+    schema = definition["input_schema"]
+    assert schema["type"] == "object"
+    assert schema["required"] == ["city"]
+    assert schema["properties"]["city"]["description"] == "City name, e.g. 'Lisbon'"
+    assert (slow_weather.latency, slow_weather.timeout_s) == ("slow", 0.2)
+
+
+def test_typed_keyword_parameters_become_an_args_model() -> None:
+    schema = add.input_schema()
+    assert schema["required"] == ["a"]
+    assert schema["properties"]["a"]["description"] == "first"
+    assert schema["properties"]["b"]["default"] == 2
+    assert schema["additionalProperties"] is False
+
+
+async def test_the_decorated_function_stays_directly_callable(redis: Redis) -> None:
+    ctx = make_context(redis)
+    assert await slow_weather(ctx, CityArgs(city="Porto")) == "sunny in Porto"
+    assert await add(ctx, a=1, b=5) == {"sum": 6}
+
+
+def _definition_error(source: str) -> str:
+    namespace: dict[str, Any] = {
+        "tool": tool,
+        "ToolContext": ToolContext,
+        "CityArgs": CityArgs,
+        "BaseModel": BaseModel,
+    }
+    with pytest.raises(ToolDefinitionError) as raised:
+        exec(source, namespace)  # noqa: S102 - test-only definitions of bad tools
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "advice"),
+    [
+        ("@tool\ndef f(ctx: ToolContext) -> None:\n    'doc'", "async def"),
+        ("@tool\nasync def f(ctx: ToolContext) -> None:\n    pass", "add a docstring"),
+        ("@tool\nasync def f(city: str) -> None:\n    'doc'", "annotate the first parameter"),
+        ("@tool\nasync def f() -> None:\n    'doc'", "first parameter must be the ToolContext"),
+        (
+            "@tool\nasync def f(ctx: ToolContext, city) -> None:\n    'doc'",
+            "needs a type annotation",
+        ),
+        ("@tool\nasync def f(ctx: ToolContext, *a: int) -> None:\n    'doc'", "not supported"),
+        ("@tool\nasync def f(ctx: ToolContext, **k: int) -> None:\n    'doc'", "not supported"),
+        (
+            "@tool\nasync def f(ctx: ToolContext, a: CityArgs, b: int) -> None:\n    'doc'",
+            "not both",
+        ),
+        ("@tool(name='has space')\nasync def f(ctx: ToolContext) -> None:\n    'doc'", "name"),
+        (
+            "@tool(responder_safe=True, side_effects=True)\n"
+            "async def f(ctx: ToolContext) -> None:\n    'doc'",
+            "responder_safe tools must be fast and free of side effects",
+        ),
+        (
+            "@tool(responder_safe=True, latency='slow')\n"
+            "async def f(ctx: ToolContext) -> None:\n    'doc'",
+            "responder_safe",
+        ),
+        ("@tool(timeout_s=0)\nasync def f(ctx: ToolContext) -> None:\n    'doc'", "timeout_s"),
+    ],
+)
+def test_unsupported_definitions_are_refused_with_advice(source: str, advice: str) -> None:
+    assert advice in _definition_error(source)
+
+
+async def test_invoke_returns_the_output_and_passes_progress_through(redis: Redis) -> None:
+    progress: list[str] = []
+    result = await invoke(slow_weather, make_context(redis, progress=progress), {"city": "Faro"})
+    assert (result.content, result.is_error) == ("sunny in Faro", False)
+    assert progress == ["looking up Faro"]
+    assert (await invoke(add, make_context(redis), '{"a": 40}')).content == '{"sum": 42}'
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"city": "nowhere"}, "which city?"),
+        ({}, "invalid arguments: city: Field required"),
+        ({"city": 7}, "invalid arguments: city: Input should be a valid string"),
+        ('{"city": ', "invalid arguments"),
+        ({"city": "slow"}, "slow_weather took longer than 0.2 s and was stopped"),
+        ({"city": "crash"}, "slow_weather failed unexpectedly"),
+    ],
+)
+async def test_every_failure_comes_back_as_an_error_result(
+    redis: Redis, arguments: Any, expected: str
+) -> None:
+    result = await invoke(slow_weather, make_context(redis), arguments)
+    assert result.is_error
+    assert result.content.startswith(expected)
+    assert "hunter2" not in result.content
+
+
+async def test_unknown_arguments_are_refused_for_keyword_tools(redis: Redis) -> None:
+    result = await invoke(add, make_context(redis), {"a": 1, "c": 3})
+    assert result.is_error
+    assert "c: Extra inputs are not permitted" in result.content
+
+
+async def test_output_is_capped(redis: Redis) -> None:
+    result = await invoke(slow_weather, make_context(redis), {"city": "big"})
+    assert not result.is_error
+    assert len(result.content) <= slow_weather.max_output_chars
+    assert result.content.endswith("more characters]")
+
+
+async def test_a_tool_that_needs_confirmation_does_not_run_without_it(redis: Redis) -> None:
+    refused = await invoke(send_sms, make_context(redis), {"text": "hi"})
+    assert refused.is_error
+    assert "explicit confirmation" in refused.content
+    done = await invoke(send_sms, make_context(redis, confirmed=True), {"text": "hi"})
+    assert done.content == "sent with key task-1-key"
+
+
+async def test_cancellation_propagates_instead_of_becoming_a_result(redis: Redis) -> None:
+    call = asyncio.create_task(invoke(slow_weather, make_context(redis), {"city": "slow"}))
+    await asyncio.sleep(0.05)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+
+def test_idempotency_keys_are_stable_per_task_tool_and_ordinal() -> None:
+    first = derive_idempotency_key("task-key", "book_table", 1)
+    assert first == derive_idempotency_key("task-key", "book_table", 1)
+    assert first != derive_idempotency_key("task-key", "book_table", 2)
+    assert first != derive_idempotency_key("other-task", "book_table", 1)
+
+
+async def test_a_responder_safe_tool_becomes_a_livekit_function_tool(redis: Redis) -> None:
+    from livekit.agents import ToolError as LiveKitToolError
+
+    function = to_livekit(add, lambda _run_context: make_context(redis))
+    assert function.info.name == "add"
+    assert function.info.raw_schema["parameters"]["required"] == ["a"]
+    assert function.info.raw_schema["description"] == "Add two numbers."
+    run = function._func  # what LiveKit calls with the model's arguments
+    assert await run({"a": 1, "b": 1}, None) == '{"sum": 2}'
+    with pytest.raises(LiveKitToolError, match="invalid arguments"):
+        await run({"b": 1}, None)
+    with pytest.raises(ValueError, match="not responder_safe"):
+        to_livekit(slow_weather, lambda _run_context: make_context(redis))

@@ -1,0 +1,130 @@
+"""``tandem tools``: list, inspect and try the tools this installation offers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+
+import click
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from shared.cli import settings_or_exit
+from shared.config import Settings
+from shared.embedded_redis import redis_url_or_private
+from shared.redis_client import connect
+from tools._context import ToolContext, ToolStore
+from tools._formats import to_anthropic
+from tools._invoke import ToolResult, invoke
+from tools.registry import ToolRegistry, ToolRegistryError
+
+
+def _registry(settings: Settings) -> ToolRegistry:
+    try:
+        return ToolRegistry.discover(
+            enabled=settings.tools.enabled,
+            disabled=settings.tools.disabled,
+            strict=settings.tools.strict,
+        )
+    except ToolRegistryError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group("tools")
+def tools_command() -> None:
+    """List, inspect and try the tools this installation offers."""
+
+
+@tools_command.command("list")
+def list_tools() -> None:
+    """A table of the tools: where they come from and how tandem treats them."""
+    registry = _registry(settings_or_exit())
+    table = Table(show_lines=False)
+    for column in ("name", "source", "side effects", "latency", "runs in", "description"):
+        table.add_column(column, overflow="fold")
+    for tool in registry:
+        table.add_row(
+            tool.name,
+            tool.source,
+            "yes, confirm first"
+            if tool.needs_confirmation
+            else "yes"
+            if tool.side_effects
+            else "no",
+            tool.latency,
+            "responder or thinker" if tool.responder_safe else "thinker",
+            " ".join(tool.description.split("\n\n")[0].split()),
+        )
+    console = Console(width=160 if not sys.stdout.isatty() else None)
+    console.print(table)
+    for problem in registry.problems:
+        console.print(
+            f"[red]skipped[/red] {problem.entry_point} ({problem.source}): {problem.message}"
+        )
+
+
+@tools_command.command("show")
+@click.argument("name")
+def show_tool(name: str) -> None:
+    """The tool's description, settings and argument schema, as JSON."""
+    tool = _registry(settings_or_exit()).get(name)
+    if tool is None:
+        raise click.ClickException(f"no tool named {name!r}; see `tandem tools list`")
+    shown = to_anthropic(tool) | {
+        "source": tool.source,
+        "timeout_s": tool.timeout_s,
+        "side_effects": tool.side_effects,
+        "needs_confirmation": tool.needs_confirmation,
+        "latency": tool.latency,
+        "responder_safe": tool.responder_safe,
+        "max_output_chars": tool.max_output_chars,
+    }
+    click.echo(json.dumps(shown, indent=2))
+
+
+@tools_command.command("call")
+@click.argument("name")
+@click.argument("arguments", default="{}")
+@click.option("--confirmed", is_flag=True, help="The caller confirmed (for tools that ask first).")
+def call_tool(name: str, arguments: str, confirmed: bool) -> None:
+    """Run a tool here with JSON ARGUMENTS and print what the model would get back.
+
+    Uses REDIS_URL for the tool's state, or a private Redis that is gone afterwards.
+    """
+    settings = settings_or_exit()
+    tool = _registry(settings).get(name)
+    if tool is None:
+        raise click.ClickException(f"no tool named {name!r}; see `tandem tools list`")
+    result = asyncio.run(_call(settings, name, arguments, confirmed))
+    click.echo(result.content)
+    if result.is_error:
+        sys.exit(1)
+
+
+async def _call(settings: Settings, name: str, arguments: str, confirmed: bool) -> ToolResult:
+    tool = _registry(settings).get(name)
+    assert tool is not None
+
+    async def progress(message: str) -> None:
+        click.echo(f"… {message}", err=True)
+
+    with redis_url_or_private(settings.redis_url) as url:
+        redis = connect(url, name="tandem-tools-cli")
+        try:
+            async with httpx.AsyncClient() as http:
+                task_id = f"cli-{uuid.uuid4().hex[:8]}"
+                ctx = ToolContext(
+                    session_id="cli",
+                    task_id=task_id,
+                    idempotency_key=task_id,
+                    http=http,
+                    store=ToolStore(redis, settings.bus.prefix),
+                    progress=progress,
+                    confirmed=confirmed,
+                )
+                return await invoke(tool, ctx, arguments)
+        finally:
+            await redis.aclose()
