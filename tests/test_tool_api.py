@@ -177,12 +177,15 @@ async def test_a_tool_that_needs_confirmation_does_not_run_without_it(redis: Red
     assert done.content == "sent with key task-1-key"
 
 
-async def test_cancellation_propagates_instead_of_becoming_a_result(redis: Redis) -> None:
-    call = asyncio.create_task(invoke(slow_weather, make_context(redis), {"city": "slow"}))
+async def test_cancellation_propagates_and_raises_the_cancelled_flag(redis: Redis) -> None:
+    ctx = make_context(redis)
+    call = asyncio.create_task(invoke(slow_weather, ctx, {"city": "slow"}))
     await asyncio.sleep(0.05)
+    assert not ctx.cancelled.is_set()
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
+    assert ctx.cancelled.is_set()
 
 
 def test_idempotency_keys_are_stable_per_task_tool_and_ordinal() -> None:

@@ -54,6 +54,9 @@ async def invoke(tool: Tool, ctx: ToolContext, arguments: Mapping[str, Any] | st
     try:
         async with asyncio.timeout(tool.timeout_s) as deadline:
             output = await tool.call(ctx, args)
+    except asyncio.CancelledError:
+        ctx.cancelled.set()  # for work the tool handed to threads or other tasks
+        raise
     except ToolError as error:
         return ToolResult(str(error) or f"{tool.name} failed", is_error=True)
     except TimeoutError:
