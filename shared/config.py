@@ -9,13 +9,14 @@ and never echoes its value.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
 
+_S = TypeVar("_S", bound=BaseSettings)
 _PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
@@ -85,6 +86,24 @@ class ToolSettings(BaseSettings):
         return value
 
 
+class ThinkerSettings(BaseSettings):
+    """The thinker worker (``TANDEM_THINKER_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_THINKER_", env_file=".env", extra="ignore")
+
+    fast_model: str = Field("claude-haiku-4-5", description="Model for lookups (tier 'fast').")
+    strong_model: str = Field("claude-sonnet-4-6", description="Model for planning ('strong').")
+    max_tokens: int = Field(1024, ge=64, le=64_000, description="Longest answer per model call.")
+    max_steps: int = Field(6, ge=1, le=50, description="Model calls per task (tool loop turns).")
+    request_timeout_s: float = Field(8.0, gt=0, le=600, description="Per model request.")
+    max_retries: int = Field(1, ge=0, le=5, description="Retries of a failed model request.")
+    http_port: int = Field(
+        8082, ge=0, le=65535, description="Health and /metrics port; 0 turns it off."
+    )
+    http_host: str = Field("0.0.0.0", description="Interface of the health/metrics server.")  # noqa: S104
+    drain_s: float = Field(20.0, ge=0, le=3600, description="Grace for in-flight tasks on SIGTERM.")
+
+
 class Settings(BaseSettings):
     """Everything a tandem process reads from its environment."""
 
@@ -110,6 +129,7 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = Field(None, validation_alias=_env("ANTHROPIC_BASE_URL"))
     bus: BusSettings = Field(default_factory=BusSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
+    thinker: ThinkerSettings = Field(default_factory=ThinkerSettings)
 
 
 def _variable_name(model: type[BaseSettings], field_name: str) -> str:
@@ -131,17 +151,19 @@ def _config_error(model: type[BaseSettings], error: ValidationError) -> ConfigEr
     return ConfigError("invalid configuration: " + "; ".join(problems))
 
 
+def _load(model: type[_S], env_file: str | None, **values: Any) -> _S:
+    try:
+        return model(_env_file=env_file, **values)
+    except ValidationError as error:
+        raise _config_error(model, error) from None
+
+
 def load_settings(env_file: str | None = ".env") -> Settings:
     """Read :class:`Settings`; raise :class:`ConfigError` naming any bad variable."""
-    try:
-        bus = BusSettings(_env_file=env_file)
-    except ValidationError as error:
-        raise _config_error(BusSettings, error) from None
-    try:
-        tools = ToolSettings(_env_file=env_file)
-    except ValidationError as error:
-        raise _config_error(ToolSettings, error) from None
-    try:
-        return Settings(_env_file=env_file, bus=bus, tools=tools)
-    except ValidationError as error:
-        raise _config_error(Settings, error) from None
+    return _load(
+        Settings,
+        env_file,
+        bus=_load(BusSettings, env_file),
+        tools=_load(ToolSettings, env_file),
+        thinker=_load(ThinkerSettings, env_file),
+    )

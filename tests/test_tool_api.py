@@ -50,7 +50,7 @@ async def add(
     return {"sum": a + b}
 
 
-@tool(side_effects=True, needs_confirmation=True)
+@tool(side_effects=True, needs_confirmation=True, progress="texting {text!r} to the caller")
 async def send_sms(ctx: ToolContext, text: str) -> str:
     """Send a text message to the caller."""
     return f"sent with key {ctx.idempotency_key}"
@@ -173,8 +173,11 @@ async def test_a_tool_that_needs_confirmation_does_not_run_without_it(redis: Red
     refused = await invoke(send_sms, make_context(redis), {"text": "hi"})
     assert refused.is_error
     assert "explicit confirmation" in refused.content
-    done = await invoke(send_sms, make_context(redis, confirmed=True), {"text": "hi"})
+    progress: list[str] = []
+    ctx = make_context(redis, confirmed=True, progress=progress)
+    done = await invoke(send_sms, ctx, {"text": "hi"})
     assert done.content == "sent with key task-1-key"
+    assert progress == ["texting 'hi' to the caller"]
 
 
 async def test_cancellation_propagates_and_raises_the_cancelled_flag(redis: Redis) -> None:

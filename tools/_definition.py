@@ -49,9 +49,21 @@ class Tool:
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS
     store_namespace: str = ""
     """Namespace of ``ctx.store``; tools sharing state (a booking family) share one."""
+    progress: str | None = None
+    """What the caller may hear when the tool starts, with ``{field}`` taken from the arguments,
+    e.g. ``"checking availability for {party_size} people"``."""
     keyword_form: bool = field(default=False, repr=False)
     source: str = "unknown"
     """The distribution that registered the tool (set by the registry)."""
+
+    def progress_line(self, args: BaseModel) -> str | None:
+        """The tool's progress line for these arguments (None if it has none or it does not fit)."""
+        if self.progress is None:
+            return None
+        try:
+            return self.progress.format_map(args.model_dump())
+        except (KeyError, IndexError, ValueError, AttributeError):
+            return None
 
     def input_schema(self) -> dict[str, Any]:
         """The JSON schema of the arguments, as the model sees it."""
@@ -86,6 +98,7 @@ def tool(
     responder_safe: bool = False,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     store: str | None = None,
+    progress: str | None = None,
 ) -> Callable[[Callable[..., Awaitable[Any]]], Tool]: ...
 
 
@@ -101,6 +114,7 @@ def tool(
     responder_safe: bool = False,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     store: str | None = None,
+    progress: str | None = None,
 ) -> Tool | Callable[[Callable[..., Awaitable[Any]]], Tool]:
     """Make an async function a tool.
 
@@ -111,7 +125,8 @@ def tool(
     only once the caller has explicitly said yes. ``latency`` tells the responder whether to mask
     the wait. ``responder_safe`` lets a fast tool without side effects run inside the responder.
     ``store`` names the namespace of ``ctx.store`` (default: the tool's name), so a family of
-    tools can share state.
+    tools can share state. ``progress`` is the line the caller may hear when the tool starts
+    (``{field}`` placeholders are filled from the arguments).
     """
 
     def make(fn: Callable[..., Awaitable[Any]]) -> Tool:
@@ -125,6 +140,7 @@ def tool(
             responder_safe=responder_safe,
             max_output_chars=max_output_chars,
             store_namespace=store,
+            progress=progress,
         )
 
     return make(function) if function is not None else make

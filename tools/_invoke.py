@@ -51,7 +51,10 @@ async def invoke(tool: Tool, ctx: ToolContext, arguments: Mapping[str, Any] | st
     ctx = dataclasses.replace(
         ctx, store=ctx.store.scoped(tool.store_namespace), log=log.getChild(tool.name)
     )
+    line = tool.progress_line(args)
     try:
+        if line:
+            await ctx.progress(line)
         async with asyncio.timeout(tool.timeout_s) as deadline:
             output = await tool.call(ctx, args)
     except asyncio.CancelledError:

@@ -83,6 +83,11 @@ class TaskWorker:
         self._last_outage_log = float("-inf")
 
     @property
+    def stopping(self) -> bool:
+        """True once a stop was requested (no new tasks are taken)."""
+        return self._stopping or self._stop_requested.is_set()
+
+    @property
     def in_flight(self) -> int:
         """Entries this worker is processing now."""
         return len(self._runs)

@@ -74,7 +74,11 @@ class CancelArgs(BaseModel):
     reference: str = Field(description="Booking reference like TT-4F7K2 (look it up first).")
 
 
-@tool(latency="fast", store="bookings")
+@tool(
+    latency="fast",
+    store="bookings",
+    progress="checking availability for {party_size} on {date} at {time}",
+)
 async def check_availability(ctx: ToolContext, args: SlotArgs) -> str:
     """Check whether a table is free for a group at a date and time. Use before booking, and when
     the caller asks if there is room. Suggests the nearest free times when that time is taken."""
@@ -91,7 +95,13 @@ async def check_availability(ctx: ToolContext, args: SlotArgs) -> str:
     )
 
 
-@tool(latency="fast", side_effects=True, needs_confirmation=True, store="bookings")
+@tool(
+    latency="fast",
+    side_effects=True,
+    needs_confirmation=True,
+    store="bookings",
+    progress="booking a table for {party_size} on {date} at {time}",
+)
 async def book_table(ctx: ToolContext, args: BookArgs) -> str:
     """Book a table once the caller has confirmed the name, day, time and party size. Returns the
     booking reference to read back. Never call it twice for the same request."""

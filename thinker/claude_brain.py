@@ -1,0 +1,190 @@
+"""Claude as the brain: the streaming Messages API with an own tool loop.
+
+Owning the loop (instead of the SDK's tool runner) lets the thinker start a tool the moment its
+``tool_use`` block is complete (``content_block_stop``, before the message ends), run independent
+tool calls in parallel, hand the responder the first fact early, bound each request by the task's
+deadline, and stop at once on cancellation: the model stream is closed and tools not yet started
+never start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import anthropic
+import httpx2
+
+from shared.bus import TaskFailed, TaskOutcome
+from shared.config import ThinkerSettings
+from shared.tracing import tracer
+from thinker.brain import BrainContext
+from tools import ToolResult, to_anthropic
+
+log = logging.getLogger(__name__)
+_tracer = tracer("tandem.thinker")
+_SENTENCE_END = re.compile(r"[.!?](\s|$)")
+
+SYSTEM_PROMPT = """\
+You work behind a live phone agent. The agent is talking to a caller right now and has handed \
+you one task. Do the task with the tools you have, then reply with the facts the agent should \
+say: short, plain sentences, numbers, times, names and references exactly as the tools gave \
+them. No greeting, no filler, no markdown, no lists. Do not invent facts: if a tool failed or \
+you cannot do the task, say so plainly and say what the caller could do instead. Tools that \
+change things (bookings, cancellations) only run once the caller has confirmed; if one tells \
+you confirmation is missing, say exactly what the caller needs to confirm."""
+
+
+class ClaudeBrain:
+    """Answers tasks with Claude, a fast model for lookups and a strong one for planning."""
+
+    name = "claude"
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        settings: ThinkerSettings,
+        *,
+        on_first_token: Callable[[str, float], None] = lambda _model, _seconds: None,
+        on_model_error: Callable[[str], None] = lambda _kind: None,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._on_first_token = on_first_token
+        self._on_model_error = on_model_error
+
+    async def answer(self, ctx: BrainContext) -> TaskOutcome:
+        """Run the tool loop until Claude answers in text (or the step budget runs out)."""
+        s = self._settings
+        model = s.strong_model if ctx.task.tier == "strong" else s.fast_model
+        tools = [to_anthropic(tool) for tool in ctx.tools]
+        if tools:  # cache the tool list with the system prompt: every loop turn re-reads both
+            tools[-1] = {**tools[-1], "cache_control": {"type": "ephemeral"}}
+        messages: list[dict[str, Any]] = [{"role": "user", "content": _brief(ctx)}]
+        first_fact = _FirstFact(ctx)
+        for step in range(s.max_steps):
+            final, results = await self._turn(ctx, model, tools, messages, step, first_fact)
+            if final.stop_reason != "tool_use" or not results:
+                text = " ".join(b.text for b in final.content if b.type == "text").strip()
+                if not text:
+                    raise TaskFailed("I could not work that out just now", retryable=True)
+                return TaskOutcome(text=text, data={"model": model, "steps": step + 1})
+            messages.append(
+                {"role": "assistant", "content": [b.model_dump(mode="json") for b in final.content]}
+            )
+            messages.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": call_id,
+                            "content": result.content,
+                            "is_error": result.is_error,
+                        }
+                        for call_id, result in results
+                    ],
+                }
+            )
+        raise TaskFailed("that took too many steps to work out; try asking more simply")
+
+    async def _turn(
+        self,
+        ctx: BrainContext,
+        model: str,
+        tools: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        step: int,
+        first_fact: _FirstFact,
+    ) -> tuple[Any, list[tuple[str, ToolResult]]]:
+        """One model request; each tool starts as soon as its block is complete."""
+        s = self._settings
+        timeout = max(0.1, min(s.request_timeout_s, ctx.remaining_s()))
+        client = self._client.with_options(
+            timeout=httpx2.Timeout(timeout, connect=min(1.0, timeout)), max_retries=s.max_retries
+        )
+        running: list[tuple[str, asyncio.Task[ToolResult]]] = []
+        started = time.monotonic()
+        first_token = False
+        system = [
+            {"type": "text", "text": _system_prompt(), "cache_control": {"type": "ephemeral"}}
+        ]
+        request = client.messages.stream(
+            model=model,
+            max_tokens=s.max_tokens,
+            system=system,  # type: ignore[arg-type]
+            tools=tools,  # type: ignore[arg-type]
+            messages=messages,  # type: ignore[arg-type]
+        )
+        span: dict[str, str | int] = {"model": model, "step": step}
+        with _tracer.start_as_current_span("thinker.model", attributes=span):
+            try:
+                async with asyncio.TaskGroup() as group, request as stream:
+                    async for event in stream:
+                        if not first_token and event.type == "content_block_delta":
+                            first_token = True
+                            self._on_first_token(model, time.monotonic() - started)
+                        if (
+                            event.type == "content_block_stop"
+                            and event.content_block.type == "tool_use"
+                        ):
+                            block = event.content_block
+                            call = ctx.call_tool(block.name, dict(block.input))
+                            running.append((block.id, group.create_task(call)))
+                        elif event.type == "text" and (step > 0 or not ctx.tools):
+                            await first_fact.feed(event.text)
+                    final = await stream.get_final_message()
+            except* (anthropic.APIError, httpx2.TransportError) as errors:
+                # a stall or a dropped connection after the headers arrives as a raw httpx2 error
+                error = errors.exceptions[0]
+                self._on_model_error(type(error).__name__)
+                raise _model_failure(error) from None
+        return final, [(call_id, task.result()) for call_id, task in running]
+
+
+class _FirstFact:
+    """Hands the responder the first complete sentence of the answer as soon as it exists."""
+
+    def __init__(self, ctx: BrainContext) -> None:
+        self._ctx = ctx
+        self._text = ""
+        self._sent = False
+
+    async def feed(self, delta: str) -> None:
+        if self._sent:
+            return
+        self._text += delta
+        match = _SENTENCE_END.search(self._text)
+        if match:
+            self._sent = True
+            await self._ctx.partial(self._text[: match.end()].strip())
+
+
+def _system_prompt() -> str:
+    return f"{SYSTEM_PROMPT}\n\nNow: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."
+
+
+def _brief(ctx: BrainContext) -> str:
+    """The task as Claude reads it: the conversation so far, the task, and what was confirmed."""
+    task = ctx.task
+    lines = [f"{turn.role}: {turn.text}" for turn in task.context]
+    history = "\n".join(lines) if lines else "(no earlier conversation)"
+    confirmed = "yes" if task.confirmed else "no"
+    return (
+        f"Conversation so far:\n{history}\n\nTask: {task.request}\n"
+        f"Has the caller explicitly confirmed the action? {confirmed}."
+    )
+
+
+def _model_failure(error: BaseException) -> TaskFailed:
+    """A failure the responder can speak around; the cause goes to the log."""
+    kind = type(error).__name__
+    log.warning("model request failed", extra={"error": kind})
+    if isinstance(error, (anthropic.APITimeoutError, httpx2.TimeoutException)):
+        return TaskFailed("the assistant is taking too long to answer", retryable=True)
+    return TaskFailed("the assistant could not answer just now", retryable=True)

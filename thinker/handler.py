@@ -1,0 +1,134 @@
+"""One task through the thinker: the bus hands it over, a brain answers it with tools."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from shared.bus import TaskContext, TaskFailed, TaskOutcome
+from shared.tracing import extract, tracer
+from shared.wire import now_ms
+from thinker.brain import Brain, BrainContext
+from thinker.metrics import ThinkerMetrics
+from tools import (
+    Tool,
+    ToolContext,
+    ToolRegistry,
+    ToolResult,
+    ToolStore,
+    derive_idempotency_key,
+    invoke,
+)
+
+_tracer = tracer("tandem.thinker")
+
+
+class ThinkerHandler:
+    """The bus :class:`~shared.bus.TaskHandler` of a thinker process."""
+
+    def __init__(
+        self,
+        brain: Brain,
+        registry: ToolRegistry,
+        redis: Redis,
+        http: httpx.AsyncClient,
+        metrics: ThinkerMetrics,
+        *,
+        prefix: str,
+    ) -> None:
+        self.brain = brain
+        self.registry = registry
+        self.redis = redis
+        self.http = http
+        self.metrics = metrics
+        self.prefix = prefix
+
+    async def __call__(self, bus_ctx: TaskContext) -> TaskOutcome:
+        task = bus_ctx.task
+        m = self.metrics
+        m.stage_seconds.labels("pickup").observe(max(0.0, (now_ms() - task.created_ms) / 1000))
+        started = time.monotonic()
+        attributes: dict[str, str | int] = {
+            "task_id": task.task_id,
+            "attempt": bus_ctx.attempt,
+            "tier": task.tier,
+        }
+        with _tracer.start_as_current_span(
+            "thinker.task", context=extract(task.trace), attributes=attributes
+        ):
+            tools = self.registry.allowed(task.tools)
+            cancelled = asyncio.Event()
+            ctx = BrainContext(
+                task,
+                tools,
+                _ToolRunner(self, bus_ctx, tools, cancelled).call,
+                bus_ctx.progress,
+                bus_ctx.partial,
+                lambda: (task.deadline_ms - now_ms()) / 1000,
+            )
+            try:
+                outcome = await self.brain.answer(ctx)
+            except asyncio.CancelledError:
+                cancelled.set()
+                m.tasks.labels("stopped").inc()
+                raise
+            except TaskFailed:
+                m.tasks.labels("failed").inc()
+                m.errors.labels("task_failed").inc()
+                raise
+            except Exception:
+                m.tasks.labels("crashed").inc()
+                m.errors.labels("internal").inc()
+                raise
+            m.tasks.labels("answered").inc()
+            m.stage_seconds.labels("answer").observe(time.monotonic() - started)
+            return outcome
+
+
+class _ToolRunner:
+    """Runs the brain's tool calls for one task: allowlist, idempotency keys, metrics, spans."""
+
+    def __init__(
+        self,
+        handler: ThinkerHandler,
+        bus_ctx: TaskContext,
+        tools: list[Tool],
+        cancelled: asyncio.Event,
+    ) -> None:
+        self._handler = handler
+        self._bus_ctx = bus_ctx
+        self._tools = {tool.name: tool for tool in tools}
+        self._cancelled = cancelled
+        self._calls: Counter[str] = Counter()
+
+    async def call(self, name: str, arguments: Mapping[str, Any] | str) -> ToolResult:
+        """Run tool ``name``; the n-th call of a tool in a task always gets the same key."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return ToolResult(f"no tool named {name!r} is available for this task", is_error=True)
+        if tool.side_effects and self._cancelled.is_set():
+            return ToolResult(f"{name} was not run: the task was cancelled", is_error=True)
+        self._calls[name] += 1
+        h, task = self._handler, self._bus_ctx.task
+        ctx = ToolContext(
+            session_id=task.session_id,
+            task_id=task.task_id,
+            idempotency_key=derive_idempotency_key(task.idempotency_key, name, self._calls[name]),
+            http=h.http,
+            store=ToolStore(h.redis, h.prefix),
+            progress=self._bus_ctx.progress,
+            cancelled=self._cancelled,
+            confirmed=task.confirmed,
+        )
+        started = time.monotonic()
+        with _tracer.start_as_current_span("thinker.tool", attributes={"tool": name}):
+            result = await invoke(tool, ctx, arguments)
+        outcome = "error" if result.is_error else "ok"
+        h.metrics.tool_seconds.labels(name, outcome).observe(time.monotonic() - started)
+        return result

@@ -1,0 +1,104 @@
+"""Prometheus metrics of a thinker process, and the HTTP server for them and for health checks."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+log = logging.getLogger(__name__)
+
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
+
+
+class ThinkerMetrics:
+    """Every metric a thinker exports, on its own registry (no global state)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.in_flight = Gauge(
+            "tandem_thinker_tasks_in_flight", "Tasks being processed.", registry=r
+        )
+        self.stage_seconds = Histogram(
+            "tandem_thinker_stage_seconds",
+            "Task latency by stage: pickup (submitted to started), answer (started to done).",
+            ["stage"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.tasks = Counter(
+            "tandem_thinker_tasks_total", "Tasks handled, by outcome.", ["outcome"], registry=r
+        )
+        self.model_first_token_seconds = Histogram(
+            "tandem_thinker_model_first_token_seconds",
+            "Model time to first token.",
+            ["model"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.tool_seconds = Histogram(
+            "tandem_thinker_tool_seconds",
+            "Tool call durations.",
+            ["tool", "outcome"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "tandem_thinker_errors_total", "Errors by kind.", ["kind"], registry=r
+        )
+        self.dead_letters = Gauge(
+            "tandem_bus_dead_letters", "Entries in the dead-letter stream.", registry=r
+        )
+
+    def render(self) -> bytes:
+        """The exposition text."""
+        return generate_latest(self.registry)
+
+
+class HealthServer:
+    """``GET /healthz`` (200 while healthy, else 503) and ``GET /metrics``."""
+
+    def __init__(
+        self,
+        metrics: ThinkerMetrics,
+        healthy: Callable[[], Awaitable[bool]],
+        before_scrape: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._metrics = metrics
+        self._healthy = healthy
+        self._before_scrape = before_scrape
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on ``host:port`` (port 0: any free port, then see :attr:`port`)."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._health)
+        app.router.add_get("/metrics", self._scrape)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        listener = socket.create_server((host, port))
+        self.port = listener.getsockname()[1]
+        await web.SockSite(self._runner, listener).start()
+        log.info("health and metrics server listening", extra={"host": host, "port": self.port})
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        ok = await self._healthy()
+        return web.json_response({"status": "ok" if ok else "unhealthy"}, status=200 if ok else 503)
+
+    async def _scrape(self, _request: web.Request) -> web.Response:
+        await self._before_scrape()
+        return web.Response(
+            body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
