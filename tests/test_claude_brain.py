@@ -1,0 +1,278 @@
+"""The Claude brain with the real anthropic SDK against the fake Messages API, through the real
+bus: tool loops, early and parallel tool starts, events in order, retries, failures, deadlines
+and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from shared.bus import ResponderBus, TaskWorker
+from shared.config import BusSettings, ThinkerSettings
+from shared.wire import ErrorEvent, Event, ResultEvent, TaskRequest
+from tests.conftest import events_until_final
+from tests.fakes.fake_anthropic import (
+    FakeAnthropic,
+    Hang,
+    HttpError,
+    StreamError,
+    Text,
+    ToolUse,
+    Turn,
+)
+from thinker.claude_brain import ClaudeBrain
+from thinker.handler import ThinkerHandler
+from thinker.metrics import ThinkerMetrics
+from tools import ToolRegistry
+
+_TODAY = date.today()
+FRIDAY = (_TODAY + timedelta(days=(4 - _TODAY.weekday()) % 7 + 7)).isoformat()
+SLOT = {"date": FRIDAY, "time": "20:00", "party_size": 4}
+THINKER = ThinkerSettings(_env_file=None, request_timeout_s=5, max_retries=1)
+
+
+class Harness:
+    """A thinker (ClaudeBrain on the fake) serving the bus in this event loop."""
+
+    def __init__(self, fake: FakeAnthropic, bus: ResponderBus, worker: TaskWorker) -> None:
+        self.fake = fake
+        self.bus = bus
+        self.worker = worker
+        self.link = bus.session("call-1")
+        self.tool_starts: dict[str, float] = {}
+
+    async def ask(self, request: str, **fields: Any) -> list[Event]:
+        task = TaskRequest.create(
+            session_id="call-1",
+            request=request,
+            epoch=1,
+            timeout_s=fields.pop("timeout_s", 10),
+            **fields,
+        )
+        await self.link.submit(task)
+        return await events_until_final(self.link, task.task_id)
+
+
+@asynccontextmanager
+async def thinker(
+    redis: Redis,
+    settings: BusSettings,
+    *,
+    http_handler: Callable[[httpx.Request], Coroutine[None, None, httpx.Response]] | None = None,
+) -> AsyncIterator[Harness]:
+    async def no_network(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("offline", request=request)
+
+    async with (
+        FakeAnthropic() as fake,
+        httpx.AsyncClient(transport=httpx.MockTransport(http_handler or no_network)) as http,
+    ):
+        brain = ClaudeBrain(fake.client(max_retries=1), THINKER)
+        handler = ThinkerHandler(
+            brain, ToolRegistry.discover(), redis, http, ThinkerMetrics(), prefix=settings.prefix
+        )
+        bus = ResponderBus(redis, settings)
+        await bus.start()
+        worker = TaskWorker(redis, handler, settings)
+        running = asyncio.create_task(worker.run())
+        harness = Harness(fake, bus, worker)
+        original = handler.registry.tools.copy()
+        for name, tool in original.items():  # record when each tool starts
+            handler.registry.tools[name] = _timed(tool, harness.tool_starts)
+        try:
+            yield harness
+        finally:
+            worker.request_stop(1)
+            await asyncio.wait_for(running, 30)
+
+
+def _timed(tool: Any, starts: dict[str, float]) -> Any:
+    async def wrapped(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        starts[tool.name] = time.monotonic()
+        return await tool.function(ctx, *args, **kwargs)
+
+    return replace(tool, function=wrapped)
+
+
+async def test_a_multi_step_tool_loop_ends_in_facts(redis: Redis, settings: BusSettings) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(
+            Turn([Text("Let me check."), ToolUse("check_availability", SLOT)]),
+            Turn.call("book_table", SLOT | {"name": "Ana"}),
+            Turn.say("Booked a table for 4 on Friday at 20:00 under Ana."),
+        )
+        events = await t.ask("book Friday 8pm for 4, Ana", confirmed=True, tier="strong")
+        final = events[-1]
+        assert isinstance(final, ResultEvent)
+        assert final.text == "Booked a table for 4 on Friday at 20:00 under Ana."
+        assert final.data == {"model": THINKER.strong_model, "steps": 3}
+        second, third = t.fake.request(1), t.fake.request(2)
+        result = second.messages[-1]["content"][0]
+        assert result["type"] == "tool_result"
+        assert result["content"].startswith("Yes: a table for 4 is free")
+        assert third.messages[-1]["content"][0]["content"].startswith("Booked. Booking TT-")
+        assert t.fake.request(0).model == THINKER.strong_model
+        assert t.fake.request(0).system_cache_control
+        assert t.fake.request(0).tools_cache_control
+        assert "Has the caller explicitly confirmed the action? yes" in str(
+            t.fake.request(0).messages
+        )
+
+
+async def test_parallel_tools_start_before_the_message_ends(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(
+            Turn(
+                [
+                    ToolUse("current_time", {"place": "Tokyo"}),
+                    ToolUse("calculate", {"expression": "84.5 / 2"}),
+                    Text("One moment while I check those."),
+                ],
+                delta_delay_s=0.05,
+            ),
+            Turn.say("It is morning in Tokyo; 42.25 each."),
+        )
+        events = await t.ask("time in Tokyo and split 84.50 by two")
+        assert events[-1].type == "result"
+        finished = t.fake.request(0).finished_at
+        assert finished is not None
+        assert t.tool_starts["current_time"] < t.tool_starts["calculate"] < finished
+        results = t.fake.request(1).messages[-1]["content"]
+        assert [r["is_error"] for r in results] == [False, False]
+        assert "42.25" in results[1]["content"]
+
+
+async def test_progress_then_the_first_fact_then_the_result(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(
+            Turn.call("check_availability", SLOT),
+            Turn.say(
+                "A table for 4 is free on Friday at 20:00. Shall I book it?", delta_delay_s=0.02
+            ),
+        )
+        events = await t.ask("is there a table Friday 8pm for 4?")
+    assert [e.type for e in events] == ["started", "progress", "partial", "result"]
+    assert getattr(events[1], "message", "") == f"checking availability for 4 on {FRIDAY} at 20:00"
+    assert getattr(events[2], "text", "") == "A table for 4 is free on Friday at 20:00."
+
+
+async def test_an_overloaded_model_is_retried_once(redis: Redis, settings: BusSettings) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(HttpError(529, retry_after_ms=1), Turn.say("We open at noon."))
+        events = await t.ask("when do you open?")
+        assert events[-1].type == "result"
+        assert [t.fake.request(n).retry_count for n in (0, 1)] == [0, 1]
+
+
+async def test_a_model_that_stays_down_ends_in_an_error_event(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(HttpError(529, retry_after_ms=1), HttpError(529, retry_after_ms=1))
+        events = await t.ask("when do you open?")
+    final = events[-1]
+    assert isinstance(final, ErrorEvent)
+    assert (final.code, final.retryable) == ("failed", True)
+    assert final.message == "the assistant could not answer just now"
+
+
+async def test_a_mid_stream_error_ends_in_an_error_event(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(
+            Turn.say("We open at noon every day.", interrupt=StreamError(after_deltas=1))
+        )
+        events = await t.ask("when do you open?")
+    assert isinstance(events[-1], ErrorEvent)
+    assert events[-1].code == "failed"
+
+
+async def test_a_hanging_model_meets_the_deadline_and_hangs_up(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(Hang())
+        started = time.monotonic()
+        events = await t.ask("when do you open?", timeout_s=1.0)
+        assert events[-1].type == "expired"
+        assert time.monotonic() - started < 5
+        await t.fake.wait_until(lambda: t.fake.request(0).outcome == "client_disconnected")
+        async with asyncio.timeout(2):  # nothing is left behind in the worker
+            while t.worker.in_flight:  # noqa: ASYNC110 - polling a counter the worker owns
+                await asyncio.sleep(0.01)
+
+
+async def test_a_malformed_tool_input_goes_back_to_the_model_as_a_tool_error(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(
+            Turn.call(
+                "check_availability", {"date": FRIDAY, "time": "20:00", "party_size": "many"}
+            ),
+            Turn.say("How many people will there be?"),
+        )
+        events = await t.ask("a table Friday at eight")
+        assert events[-1].type == "result"
+        fed_back = t.fake.request(1).messages[-1]["content"][0]
+        assert fed_back["is_error"] is True
+        assert fed_back["content"].startswith("invalid arguments: party_size")
+
+
+async def test_cancelling_mid_stream_closes_the_model_stream(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(Turn.say("Slowly...", first_byte_delay_s=10))
+        task = TaskRequest.create(session_id="call-1", request="hi", epoch=1, timeout_s=20)
+        await t.link.submit(task)
+        await t.fake.wait_for_requests(1)
+        await t.link.cancel(task.task_id, reason="caller changed the request")
+        events = await events_until_final(t.link, task.task_id, timeout_s=5)
+        assert events[-1].type == "cancelled"
+        await t.fake.wait_until(lambda: t.fake.request(0).outcome == "client_disconnected")
+
+
+async def test_cancelling_mid_tool_skips_the_side_effect_not_yet_started(
+    redis: Redis, settings: BusSettings
+) -> None:
+    weather_called = asyncio.Event()
+
+    async def slow_weather(request: httpx.Request) -> httpx.Response:
+        weather_called.set()
+        await asyncio.sleep(30)
+        raise AssertionError("unreachable")
+
+    async with thinker(redis, settings, http_handler=slow_weather) as t:
+        t.fake.enqueue(
+            Turn(
+                [
+                    ToolUse("get_weather", {"city": "Lisbon"}),
+                    ToolUse("book_table", SLOT | {"name": "Ana"}),
+                ],
+                delta_delay_s=0.3,
+            )
+        )
+        task = TaskRequest.create(
+            session_id="call-1", request="weather, then book", epoch=1, timeout_s=20, confirmed=True
+        )
+        await t.link.submit(task)
+        await asyncio.wait_for(weather_called.wait(), 10)
+        await t.link.cancel(task.task_id)
+        events = await events_until_final(t.link, task.task_id, timeout_s=5)
+        assert events[-1].type == "cancelled"
+        assert "book_table" not in t.tool_starts
+        assert not await redis.keys(f"*bookings*day:{FRIDAY}*")
