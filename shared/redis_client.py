@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
@@ -22,7 +22,13 @@ _KEEPALIVE = {
 }
 
 
-def connect(url: str, *, name: str = "tandem") -> Redis:
+MAX_CONNECTIONS = 4096
+"""Connections one client may open. Blocking reads each hold one (a worker's loops, a responder's
+live sessions) and every in-flight command needs one; past this a command waits for a free one."""
+POOL_WAIT_S = 10.0
+
+
+def connect(url: str, *, name: str = "tandem", max_connections: int = MAX_CONNECTIONS) -> Redis:
     """An asyncio client for ``url`` (``redis://``, ``rediss://`` or ``unix://``).
 
     Commands that hit a dropped connection are retried a few times with jittered backoff; loops
@@ -39,8 +45,12 @@ def connect(url: str, *, name: str = "tandem") -> Redis:
             "socket_keepalive": True,
             "socket_keepalive_options": {getattr(socket, k): v for k, v in _KEEPALIVE.items()},
         }
-    return Redis.from_url(
+    # redis-py's default pool refuses the 101st concurrent command outright (MaxConnectionsError,
+    # a ConnectionError): a busy worker mistook that for Redis being down and dropped tasks.
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=POOL_WAIT_S,
         decode_responses=True,
         encoding_errors="surrogateescape",  # invalid UTF-8 reaches the decoder (and the DLQ) intact
         socket_timeout=None,
@@ -51,3 +61,4 @@ def connect(url: str, *, name: str = "tandem") -> Redis:
         client_name=name,
         **options,
     )
+    return Redis.from_pool(pool)

@@ -27,3 +27,12 @@ async def test_a_task_cancelled_during_a_redis_command_stops(redis: Redis) -> No
             task.cancel()
     assert still_running == 0
     assert await redis.ping()
+
+
+async def test_hundreds_of_blocking_reads_at_once_all_get_a_connection(redis: Redis) -> None:
+    """A responder follows one event stream per live call and a busy thinker has hundreds of
+    commands in flight; redis-py's default pool refused the 101st outright."""
+    replies = await asyncio.gather(
+        *(redis.xread({f"stream-{n}": "0-0"}, block=200) for n in range(300))
+    )
+    assert replies == [[]] * 300

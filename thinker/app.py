@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -23,6 +24,9 @@ from tools import ToolRegistry
 
 log = logging.getLogger("tandem.thinker")
 
+CONNECT_TIMEOUT_S = 5.0
+"""A busy event loop can take more than a second to finish a TLS handshake."""
+
 
 def choose_brain(settings: Settings, metrics: ThinkerMetrics) -> Brain:
     """Claude when ``ANTHROPIC_API_KEY`` is set; otherwise the offline demo brain, said loudly."""
@@ -39,7 +43,14 @@ def choose_brain(settings: Settings, metrics: ThinkerMetrics) -> Brain:
         api_key=settings.anthropic_api_key.get_secret_value(),
         base_url=settings.anthropic_base_url,
         max_retries=t.max_retries,
-        timeout=httpx2.Timeout(t.request_timeout_s, connect=1.0),
+        timeout=httpx2.Timeout(t.request_timeout_s, connect=CONNECT_TIMEOUT_S),
+        # one connection per in-flight model request, kept alive between waves (no new TLS)
+        http_client=anthropic.DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(
+                max_connections=settings.bus.concurrency + 16,
+                max_keepalive_connections=settings.bus.concurrency,
+            )
+        ),
     )
     log.info(
         "Claude answers tasks", extra={"fast_model": t.fast_model, "strong_model": t.strong_model}
@@ -93,6 +104,7 @@ async def serve(settings: Settings, *, brain: Brain | None = None) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, worker.request_stop, t.drain_s)
+            gc.freeze()  # start-up objects leave the collector's view: no 100 ms full collections
             log.info(
                 "thinker started",
                 extra={

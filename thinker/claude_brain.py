@@ -106,7 +106,7 @@ class ClaudeBrain:
         s = self._settings
         timeout = max(0.1, min(s.request_timeout_s, ctx.remaining_s()))
         client = self._client.with_options(
-            timeout=httpx2.Timeout(timeout, connect=min(1.0, timeout)), max_retries=s.max_retries
+            timeout=httpx2.Timeout(timeout, connect=min(5.0, timeout)), max_retries=s.max_retries
         )
         running: list[tuple[str, asyncio.Task[ToolResult]]] = []
         started = time.monotonic()

@@ -6,6 +6,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, create_model
@@ -66,7 +67,12 @@ class Tool:
             return None
 
     def input_schema(self) -> dict[str, Any]:
-        """The JSON schema of the arguments, as the model sees it."""
+        """The JSON schema of the arguments, as the model sees it (built once: treat it as
+        read-only; every task's model request includes it)."""
+        return self._schema
+
+    @cached_property
+    def _schema(self) -> dict[str, Any]:
         schema = self.args_model.model_json_schema()
         schema.pop("title", None)
         return schema
