@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit bench clean
+.PHONY: test lint typecheck unit bench bench-thinker clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -30,6 +30,10 @@ unit: $(STAMP)
 ## bench: the Redis bus round-trip benchmark (results go in BENCHMARKS.md)
 bench: $(STAMP)
 	$(BIN)/python bench/bus_roundtrip.py
+
+## bench-thinker: concurrent tasks one thinker process holds (~5 min)
+bench-thinker: $(STAMP)
+	$(BIN)/python bench/thinker_capacity.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
