@@ -1,6 +1,6 @@
 """Thinker capacity benchmark (issue 4): how many concurrent tasks one thinker process holds.
 
-Every model request goes to the fake Anthropic server (``tests.fakes.fake_anthropic``, in its own
+Every model request goes to the fake Anthropic server (``tests.fakes.anthropic``, in its own
 process), which answers with a short text after a fixed first-byte delay (2 s), no tool calls. Each
 level gets a fresh thinker (``python -m thinker``: the real bus worker, Claude brain, tools and
 metrics) on a fresh bus prefix, ready once a warm-up task has made the full round trip. N tasks
@@ -59,7 +59,7 @@ TARGET_PICKUP_P99_MS = 10.0
 READY_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 40.0
 REQUEST = "Is there a table for two at eight tonight?"
-FAKE = ("-m", "tests.fakes.fake_anthropic", "--text", "Yes, two at eight is free.")
+FAKE = ("-m", "tests.fakes.anthropic", "--text", "Yes, two at eight is free.")
 THINKER_ENV = {  # with REDIS_URL, ANTHROPIC_BASE_URL, TANDEM_BUS_PREFIX, TANDEM_BUS_CONCURRENCY
     "ANTHROPIC_API_KEY": "bench",
     "TANDEM_THINKER_HTTP_PORT": "0",

@@ -19,7 +19,7 @@ from shared.bus import ResponderBus, TaskWorker
 from shared.config import BusSettings, ThinkerSettings
 from shared.wire import ErrorEvent, Event, ResultEvent, TaskRequest
 from tests.conftest import events_until_final
-from tests.fakes.fake_anthropic import (
+from tests.fakes.anthropic import (
     FakeAnthropic,
     Hang,
     HttpError,

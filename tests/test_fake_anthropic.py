@@ -20,7 +20,7 @@ import httpx2
 import pytest
 from anthropic.types import RawContentBlockStartEvent, RawContentBlockStopEvent
 
-from tests.fakes.fake_anthropic import (
+from tests.fakes.anthropic import (
     Drop,
     FakeAnthropic,
     Hang,
@@ -462,7 +462,7 @@ async def test_fallback_serves_many_concurrent_streams(fake: FakeAnthropic) -> N
 async def test_stand_alone_process_for_benchmarks() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "tests.fakes.fake_anthropic", "--text", "hi", "--first-byte-delay-s", "0"),
+        *("-m", "tests.fakes.anthropic", "--text", "hi", "--first-byte-delay-s", "0"),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )

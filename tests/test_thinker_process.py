@@ -20,7 +20,7 @@ from shared.config import BusSettings
 from shared.embedded_redis import EmbeddedRedis
 from shared.wire import Event, ResultEvent, StartedEvent, TaskRequest
 from tests.conftest import ROOT, events_until_final, worker_pid
-from tests.fakes.fake_anthropic import FakeAnthropic, RecordedRequest, Turn
+from tests.fakes.anthropic import FakeAnthropic, RecordedRequest, Turn
 
 _TODAY = date.today()
 FRIDAY = (_TODAY + timedelta(days=(4 - _TODAY.weekday()) % 7 + 7)).isoformat()
