@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from redis.asyncio import Redis
 
 from shared.bus import TaskContext, TaskOutcome
+from shared.tracing import extract, inject_current, tracer
 from shared.wire import TaskRequest
 from thinker.brain import BrainContext
 from thinker.handler import ThinkerHandler
@@ -156,3 +157,11 @@ async def test_health_and_metrics_are_served(redis: Redis, http: httpx.AsyncClie
         assert scrapes == 1
     finally:
         await server.stop()
+
+
+def test_a_trace_started_by_a_responder_travels_in_the_task() -> None:
+    with tracer("tandem.responder").start_as_current_span("responder.delegate") as span:
+        carrier = inject_current()
+    assert carrier["traceparent"].split("-")[1] == f"{span.get_span_context().trace_id:032x}"
+    restored = trace.get_current_span(extract(carrier)).get_span_context()
+    assert restored.trace_id == span.get_span_context().trace_id

@@ -15,6 +15,7 @@ from tools import (
     ToolContext,
     ToolDefinitionError,
     ToolError,
+    ToolRegistry,
     derive_idempotency_key,
     invoke,
     to_anthropic,
@@ -211,3 +212,10 @@ async def test_a_responder_safe_tool_becomes_a_livekit_function_tool(redis: Redi
         await run({"b": 1}, None)
     with pytest.raises(ValueError, match="not responder_safe"):
         to_livekit(slow_weather, lambda _run_context: make_context(redis))
+
+
+def test_only_fast_harmless_built_ins_may_run_in_the_responder() -> None:
+    registry = ToolRegistry.discover()
+    names = {tool.name for tool in registry.responder_tools()}
+    assert {"calculate", "current_time", "search_knowledge"} <= names
+    assert not names & {"book_table", "cancel_booking", "check_availability", "get_weather"}
