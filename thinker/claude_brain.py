@@ -41,7 +41,11 @@ you confirmation is missing, say exactly what the caller needs to confirm."""
 
 
 class ClaudeBrain:
-    """Answers tasks with Claude, a fast model for lookups and a strong one for planning."""
+    """Answers tasks with Claude, a fast model for lookups and a strong one for planning.
+
+    ``client`` carries the retry policy (``ThinkerSettings.max_retries``: at most one retry on
+    the latency path); each request's timeout is bounded by the task's deadline.
+    """
 
     name = "claude"
 
@@ -105,21 +109,19 @@ class ClaudeBrain:
         """One model request; each tool starts as soon as its block is complete."""
         s = self._settings
         timeout = max(0.1, min(s.request_timeout_s, ctx.remaining_s()))
-        client = self._client.with_options(
-            timeout=httpx2.Timeout(timeout, connect=min(5.0, timeout)), max_retries=s.max_retries
-        )
         running: list[tuple[str, asyncio.Task[ToolResult]]] = []
         started = time.monotonic()
         first_token = False
         system = [
             {"type": "text", "text": _system_prompt(), "cache_control": {"type": "ephemeral"}}
         ]
-        request = client.messages.stream(
+        request = self._client.messages.stream(  # retries: the client's max_retries
             model=model,
             max_tokens=s.max_tokens,
             system=system,  # type: ignore[arg-type]
             tools=tools,  # type: ignore[arg-type]
             messages=messages,  # type: ignore[arg-type]
+            timeout=httpx2.Timeout(timeout, connect=min(5.0, timeout)),  # never past the deadline
         )
         span: dict[str, str | int] = {"model": model, "step": step}
         with _tracer.start_as_current_span("thinker.model", attributes=span):
