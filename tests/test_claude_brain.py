@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -28,13 +27,13 @@ from tests.fakes.anthropic import (
     ToolUse,
     Turn,
 )
+from tests.tool_helpers import friday_next_week
 from thinker.claude_brain import ClaudeBrain
 from thinker.handler import ThinkerHandler
 from thinker.metrics import ThinkerMetrics
 from tools import ToolRegistry
 
-_TODAY = date.today()
-FRIDAY = (_TODAY + timedelta(days=(4 - _TODAY.weekday()) % 7 + 7)).isoformat()
+FRIDAY = friday_next_week()
 SLOT = {"date": FRIDAY, "time": "20:00", "party_size": 4}
 THINKER = ThinkerSettings(_env_file=None, request_timeout_s=5, max_retries=1)
 

@@ -4,7 +4,6 @@ confirmation, progress, metrics, the trace carried in the task, and the health e
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -18,13 +17,13 @@ from redis.asyncio import Redis
 from shared.bus import TaskContext, TaskOutcome
 from shared.tracing import extract, inject_current, tracer
 from shared.wire import TaskRequest
+from tests.tool_helpers import friday_next_week
 from thinker.brain import BrainContext
 from thinker.handler import ThinkerHandler
 from thinker.metrics import HealthServer, ThinkerMetrics
 from tools import ToolRegistry
 
-_TODAY = date.today()
-FRIDAY = (_TODAY + timedelta(days=(4 - _TODAY.weekday()) % 7 + 7)).isoformat()  # 7-13 days ahead
+FRIDAY = friday_next_week()
 BOOKING = {"name": "Ana", "date": FRIDAY, "time": "20:00", "party_size": 4}
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, timedelta
 
 import pytest
 from redis.asyncio import Redis
@@ -21,9 +20,9 @@ from shared.embedded_redis import EmbeddedRedis
 from shared.wire import Event, ResultEvent, StartedEvent, TaskRequest
 from tests.conftest import ROOT, events_until_final, worker_pid
 from tests.fakes.anthropic import FakeAnthropic, RecordedRequest, Turn
+from tests.tool_helpers import friday_next_week
 
-_TODAY = date.today()
-FRIDAY = (_TODAY + timedelta(days=(4 - _TODAY.weekday()) % 7 + 7)).isoformat()
+FRIDAY = friday_next_week()
 BOOKING = {"date": FRIDAY, "time": "20:00", "party_size": 4, "name": "Ana"}
 
 

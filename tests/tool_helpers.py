@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 from redis.asyncio import Redis
@@ -41,3 +41,9 @@ def make_context(
 
 def _no_network(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("tests have no network", request=request)
+
+
+def friday_next_week() -> str:
+    """A Friday 7-13 days from today (ISO): bookable on the real clock the thinker uses."""
+    today = date.today()
+    return (today + timedelta(days=(4 - today.weekday()) % 7 + 7)).isoformat()

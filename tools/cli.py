@@ -17,6 +17,7 @@ from shared.config import Settings
 from shared.embedded_redis import redis_url_or_private
 from shared.redis_client import connect
 from tools._context import ToolContext, ToolStore
+from tools._definition import Tool
 from tools._formats import to_anthropic
 from tools._invoke import ToolResult, invoke
 from tools.registry import ToolRegistry, ToolRegistryError
@@ -98,16 +99,13 @@ def call_tool(name: str, arguments: str, confirmed: bool) -> None:
     tool = _registry(settings).get(name)
     if tool is None:
         raise click.ClickException(f"no tool named {name!r}; see `tandem tools list`")
-    result = asyncio.run(_call(settings, name, arguments, confirmed))
+    result = asyncio.run(_call(settings, tool, arguments, confirmed))
     click.echo(result.content)
     if result.is_error:
         sys.exit(1)
 
 
-async def _call(settings: Settings, name: str, arguments: str, confirmed: bool) -> ToolResult:
-    tool = _registry(settings).get(name)
-    assert tool is not None
-
+async def _call(settings: Settings, tool: Tool, arguments: str, confirmed: bool) -> ToolResult:
     async def progress(message: str) -> None:
         click.echo(f"… {message}", err=True)
 
