@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit bench bench-thinker clean
+.PHONY: test lint typecheck unit bench bench-thinker bench-responder clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -34,6 +34,10 @@ bench: $(STAMP)
 ## bench-thinker: concurrent tasks one thinker process holds (~5 min)
 bench-thinker: $(STAMP)
 	$(BIN)/python bench/thinker_capacity.py
+
+## bench-responder: what the delegation path and the floor arbiter add (~1 min)
+bench-responder: $(STAMP)
+	$(BIN)/python -m bench.responder_floor
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -104,6 +111,77 @@ class ThinkerSettings(BaseSettings):
     drain_s: float = Field(20.0, ge=0, le=3600, description="Grace for in-flight tasks on SIGTERM.")
 
 
+class ResponderSettings(BaseSettings):
+    """The realtime voice worker (``TANDEM_RESPONDER_*``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TANDEM_RESPONDER_", env_file=".env", extra="ignore"
+    )
+
+    agent_name: str = Field("tandem", min_length=1, description="Explicit-dispatch agent name.")
+    realtime_model: str = Field("gpt-realtime", description="OpenAI realtime model.")
+    voice: str = Field("marin", description="Realtime voice (audio mode).")
+    mode: Literal["realtime", "half-cascade"] = Field(
+        "realtime",
+        description="'half-cascade': the realtime model writes text and a separate TTS speaks it.",
+    )
+    tts_model: str = Field("gpt-4o-mini-tts", description="TTS model of the half-cascade mode.")
+    tts_voice: str = Field("ash", description="TTS voice of the half-cascade mode.")
+    turn_detection: Literal["semantic", "server", "local"] = Field(
+        "semantic",
+        description="End of turn: OpenAI semantic VAD, OpenAI server VAD, or local (silero VAD "
+        "and LiveKit's offline end-of-turn model; keeps false-interruption resume).",
+    )
+    eagerness: Literal["low", "medium", "high", "auto"] = Field(
+        "medium", description="Semantic VAD eagerness."
+    )
+    min_interruption_s: float = Field(
+        0.5, ge=0, le=5, description="Caller speech needed to interrupt the agent."
+    )
+    task_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="Deadline of a delegated task (after it, it is dropped)."
+    )
+    patience_s: float = Field(
+        9.0, gt=0, le=600, description="Wait after which the caller is told a task runs long."
+    )
+    filler_threshold_s: float = Field(
+        1.2, ge=0, le=30, description="Expected waits above this get a filler line."
+    )
+    filler_interval_s: float = Field(
+        4.0, gt=0, le=60, description="Silence between two fillers while a task still runs."
+    )
+    max_fillers: int = Field(3, ge=0, le=20, description="Fillers per task at most.")
+    default_wait_s: float = Field(
+        2.5, gt=0, le=120, description="Expected wait of a task before any history exists."
+    )
+    max_respeaks: int = Field(
+        2, ge=0, le=10, description="Times an interrupted result is re-spoken at most."
+    )
+    context_turns: int = Field(
+        12, ge=0, le=64, description="Recent conversation lines a delegated task carries."
+    )
+    instructions: str | None = Field(
+        None, description="Extra instructions appended to the built-in persona."
+    )
+    http_port: int = Field(
+        8081, ge=0, le=65535, description="Health port of the LiveKit worker (0: any free port)."
+    )
+    metrics_port: int = Field(
+        9101, ge=0, le=65535, description="Prometheus /metrics port; 0 turns it off."
+    )
+    drain_s: float = Field(
+        600.0, ge=0, le=7200, description="Grace for live calls on SIGTERM before exit."
+    )
+
+    @model_validator(mode="after")
+    def _patience_within_deadline(self) -> ResponderSettings:
+        if self.patience_s >= self.task_timeout_s:
+            raise ValueError(
+                "TANDEM_RESPONDER_PATIENCE_S must be shorter than TANDEM_RESPONDER_TASK_TIMEOUT_S"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """Everything a tandem process reads from its environment."""
 
@@ -130,6 +208,7 @@ class Settings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     thinker: ThinkerSettings = Field(default_factory=ThinkerSettings)
+    responder: ResponderSettings = Field(default_factory=ResponderSettings)
 
 
 def _variable_name(model: type[BaseSettings], field_name: str) -> str:
@@ -144,6 +223,9 @@ def _variable_name(model: type[BaseSettings], field_name: str) -> str:
 def _config_error(model: type[BaseSettings], error: ValidationError) -> ConfigError:
     problems = []
     for item in error.errors(include_input=False, include_url=False):
+        if not item["loc"]:  # a check across fields names its variables in the message
+            problems.append(item["msg"].removeprefix("Value error, "))
+            continue
         name = str(item["loc"][0]) if item["loc"] else "?"
         # a loc that is not a field name is an alias, which is already the variable's name
         variable = _variable_name(model, name) if name in model.model_fields else name
@@ -166,4 +248,5 @@ def load_settings(env_file: str | None = ".env") -> Settings:
         bus=_load(BusSettings, env_file),
         tools=_load(ToolSettings, env_file),
         thinker=_load(ThinkerSettings, env_file),
+        responder=_load(ResponderSettings, env_file),
     )

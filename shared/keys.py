@@ -34,6 +34,11 @@ class Keys:
         """Broadcast stream of cancel requests, read by every worker without a group."""
         return f"{{{self.prefix}}}:control"
 
+    def latency(self, name: str) -> str:
+        """Recent measured durations (ms) of one kind of work (``tool:<name>``, ``tier:<tier>``),
+        newest first: what responders use to decide whether a wait needs a filler."""
+        return f"{{{self.prefix}}}:latency:{name}"
+
     def events(self, session_id: str) -> str:
         """One session's event stream."""
         return f"{self.prefix}:{{s:{session_id}}}:events"

@@ -142,6 +142,7 @@ class ProgressEvent(_Event):
 
     type: Literal["progress"] = "progress"
     message: str = Field(max_length=500)
+    tool: str = Field("", max_length=128, description="The tool that started, if any.")
 
 
 class PartialEvent(_Event):

@@ -66,9 +66,13 @@ def handler_for(
     return ThinkerHandler(brain, ToolRegistry.discover(), redis, http, metrics, prefix="test")
 
 
-def bus_context(task: TaskRequest, events: list[tuple[str, str]]) -> TaskContext:
-    async def emit(kind: str, text: str) -> None:
+def bus_context(
+    task: TaskRequest, events: list[tuple[str, str]], tools: list[str] | None = None
+) -> TaskContext:
+    async def emit(kind: str, text: str, tool: str) -> None:
         events.append((kind, text))
+        if tools is not None and kind == "progress":
+            tools.append(tool)
 
     return TaskContext(task, 1, emit)
 
@@ -92,7 +96,8 @@ async def test_a_redelivered_task_books_once_and_progress_reaches_the_caller(
     brain = ScriptedBrain([("book_table", BOOKING), ("book_table", BOOKING | {"time": "21:00"})])
     handler = handler_for(brain, redis, http, metrics)
     events: list[tuple[str, str]] = []
-    first = await handler(bus_context(make_task(confirmed=True), events))
+    progress_tools: list[str] = []
+    first = await handler(bus_context(make_task(confirmed=True), events, progress_tools))
     again = await handler(bus_context(make_task(confirmed=True), []))  # delivered a second time
     assert first.data["errors"] == [False, False]
     first_refs = [part.split()[2] for part in first.text.split(" | ")]
@@ -101,6 +106,7 @@ async def test_a_redelivered_task_books_once_and_progress_reaches_the_caller(
     assert again_refs == first_refs  # same keys, same bookings: nothing booked twice
     assert len(set(first_refs)) == 2  # two different calls in one task are two bookings
     assert events[0] == ("progress", f"booking a table for 4 on {FRIDAY} at 20:00")
+    assert progress_tools[0] == "book_table"  # the responder times tools by this name
     assert metrics.tool_seconds.labels("book_table", "ok")._sum.get() > 0
 
 

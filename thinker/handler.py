@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -122,7 +123,7 @@ class _ToolRunner:
             idempotency_key=derive_idempotency_key(task.idempotency_key, name, self._calls[name]),
             http=h.http,
             store=ToolStore(h.redis, h.prefix),
-            progress=self._bus_ctx.progress,
+            progress=functools.partial(self._bus_ctx.progress, tool=name),
             cancelled=self._cancelled,
             confirmed=task.confirmed,
         )

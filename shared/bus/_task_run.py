@@ -161,10 +161,10 @@ async def _execute(
     if run.lost or run.handing_back:
         return None
 
-    async def emit(kind: str, text: str) -> None:
+    async def emit(kind: str, text: str, tool: str = "") -> None:
         """Best effort: progress lost to a Redis blip must not fail the task."""
         event = (
-            run.event(ProgressEvent, message=text[:500])
+            run.event(ProgressEvent, message=text[:500], tool=tool[:128])
             if kind == "progress"
             else run.event(PartialEvent, text=text[:4000])
         )

@@ -35,19 +35,20 @@ class TaskContext:
         self,
         task: TaskRequest,
         attempt: int,
-        emit: Callable[[str, str], Awaitable[None]],
+        emit: Callable[[str, str, str], Awaitable[None]],
     ) -> None:
         self.task = task
         self.attempt = attempt
         self._emit = emit
 
-    async def progress(self, message: str) -> None:
-        """Tell the caller's session what is happening ("checking availability...")."""
-        await self._emit("progress", message)
+    async def progress(self, message: str, *, tool: str = "") -> None:
+        """Tell the caller's session what is happening ("checking availability..."); ``tool``
+        names the tool that just started, which lets the responder time tools."""
+        await self._emit("progress", message, tool)
 
     async def partial(self, text: str) -> None:
         """Hand the responder a fact as soon as it is known, before the task ends."""
-        await self._emit("partial", text)
+        await self._emit("partial", text, "")
 
 
 class TaskHandler(Protocol):

@@ -1,0 +1,225 @@
+"""One call: the ``AgentSession`` plus tandem's delegation, floor control and measurements.
+
+:class:`CallServices` are shared by every call of a process (Redis, the bus, latency history,
+tools, Prometheus series); a :class:`Call` wires one session to them and ends cleanly however the
+call ends: hang-up, a fatal realtime error, or worker shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from livekit.agents import Agent, AgentSession, RunContext
+from livekit.agents.llm import RawFunctionTool
+from redis.asyncio import Redis
+
+from responder.delegation import Delegator
+from responder.floor import FloorArbiter, Utterance
+from responder.latency import LatencyHistory
+from responder.metrics import CallMetrics, ResponderMetrics
+from responder.prompts import GREETING, instructions
+from shared.bus import ResponderBus
+from shared.config import Settings
+from shared.wire import ContextTurn
+from tools import Tool, ToolContext, ToolRegistry, ToolStore, to_livekit
+
+log = logging.getLogger("tandem.responder")
+
+
+@dataclass
+class CallServices:
+    """What every call of one responder process shares."""
+
+    settings: Settings
+    redis: Redis
+    bus: ResponderBus
+    history: LatencyHistory
+    registry: ToolRegistry
+    http: httpx.AsyncClient
+    metrics: ResponderMetrics = field(default_factory=ResponderMetrics)
+
+    def local_tools(self, session_id: str) -> list[RawFunctionTool[Any, Any]]:
+        """The fast, read-only tools the responder runs itself instead of delegating."""
+
+        def context_for(tool: Tool) -> Callable[[RunContext[Any]], ToolContext]:
+            def make(run: RunContext[Any]) -> ToolContext:
+                call_id = run.function_call.call_id
+                return ToolContext(
+                    session_id=session_id,
+                    task_id=call_id,
+                    idempotency_key=call_id,
+                    http=self.http,
+                    store=ToolStore(self.redis, self.settings.bus.prefix, tool.name),
+                )
+
+            return make
+
+        return [to_livekit(tool, context_for(tool)) for tool in self.registry.responder_tools()]
+
+
+class TandemAgent(Agent):
+    """The responder's agent: persona, local tools plus ``delegate``/``cancel_request``, and a
+    greeting when the call starts."""
+
+    def __init__(
+        self, *, instructions: str, tools: list[RawFunctionTool[Any, Any]], greeting: str | None
+    ) -> None:
+        super().__init__(instructions=instructions, tools=list(tools))
+        self._greeting = greeting
+
+    async def on_enter(self) -> None:
+        """Greet the caller."""
+        if self._greeting:
+            self.session.generate_reply(instructions=self._greeting)
+
+
+class Call:
+    """One caller's conversation: delegation, the floor arbiter and metrics on one session."""
+
+    def __init__(
+        self,
+        session: AgentSession[Any],
+        services: CallServices,
+        *,
+        session_id: str | None = None,
+        literal_speech: bool = False,
+        greeting: str | None = GREETING,
+    ) -> None:
+        """``literal_speech``: the session has a TTS, so fillers are said exactly as written."""
+        self.session = session
+        self.services = services
+        self.session_id = session_id or uuid.uuid4().hex
+        settings = services.settings
+        self.metrics = CallMetrics(process=services.metrics)
+        vad_options = getattr(session.vad, "_opts", None)
+        if vad_options is not None and hasattr(vad_options, "min_silence_duration"):
+            self.metrics.vad_hangover_s = float(vad_options.min_silence_duration)
+        self.floor = FloorArbiter(
+            session,
+            literal_speech=literal_speech,
+            max_respeaks=settings.responder.max_respeaks,
+        )
+        self.delegator = Delegator(
+            link=services.bus.session(self.session_id),
+            floor=self.floor,
+            history=services.history,
+            settings=settings.responder,
+            metrics=self.metrics,
+            agent=lambda: session.current_agent,
+            conversation=self._conversation,
+        )
+        self.agent = TandemAgent(
+            instructions=instructions(settings.responder.instructions),
+            tools=services.local_tools(self.session_id) + self.delegator.tools(),
+            greeting=greeting,
+        )
+        self.ended = asyncio.Event()
+        self.end_reason = ""
+        self._closing: asyncio.Task[None] | None = None
+        self.floor.listeners.append(self._on_floor)
+        session.on("user_state_changed", self._on_user_state)
+        session.on("agent_state_changed", self._on_agent_state)
+        session.on("conversation_item_added", self._on_item)
+        session.on("speech_created", self._on_speech_created)
+        session.on("error", self._on_error)
+        session.on("close", self._on_close)
+
+    async def start(self, **start_options: Any) -> None:
+        """Start the session (``room=`` and friends pass through) and the call's machinery."""
+        self.floor.start()
+        self.delegator.start()
+        self.metrics.emit("call_started", session_id=self.session_id)
+        await self.session.start(self.agent, **start_options)
+
+    async def aclose(self, reason: str = "ended") -> None:
+        """End the call: stop speaking, cancel open tasks, close the session (idempotent)."""
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._close(reason))
+        await asyncio.shield(self._closing)
+
+    async def _close(self, reason: str) -> None:
+        self.end_reason = reason
+        await self.floor.aclose()
+        try:
+            await self.delegator.aclose()
+        except Exception:  # Redis gone: the tasks' deadlines end them anyway
+            log.warning("could not cancel the call's open tasks", exc_info=True)
+        with contextlib.suppress(RuntimeError):
+            await self.session.aclose()
+        self.metrics.close()
+        self.metrics.emit("call_ended", reason=reason, summary=self.metrics.summary())
+        log.info("call ended", extra={"session_id": self.session_id, "reason": reason})
+        self.ended.set()
+
+    # -- session events -------------------------------------------------------------------------
+
+    def _on_user_state(self, event: Any) -> None:
+        if event.old_state == "speaking" and event.new_state != "speaking":
+            self.floor.caller_turn_ended()
+        self.metrics.user_speaking(event.new_state == "speaking")
+
+    def _on_speech_created(self, _event: Any) -> None:
+        self.floor.reply_started()
+
+    def _on_agent_state(self, event: Any) -> None:
+        self.metrics.agent_speaking(event.new_state == "speaking")
+
+    def _on_item(self, event: Any) -> None:
+        item = event.item
+        role = getattr(item, "role", None)
+        if role == "user":
+            self.delegator.caller_turn_committed()
+        if role in ("user", "assistant"):
+            self.metrics.emit(
+                "message",
+                role="caller" if role == "user" else "agent",
+                text=item.text_content or "",
+                interrupted=bool(getattr(item, "interrupted", False)),
+            )
+
+    def _on_error(self, event: Any) -> None:
+        error = event.error
+        if getattr(error, "recoverable", True):
+            log.warning("recoverable session error", extra={"session_id": self.session_id})
+            return
+        # a dead realtime connection never emits "close" (see the LiveKit notes): end it here
+        log.error(
+            "non-recoverable session error: ending the call",
+            extra={"session_id": self.session_id, "source": type(event.source).__name__},
+        )
+        self.metrics.emit("fatal_error", source=type(event.source).__name__)
+        asyncio.get_running_loop().create_task(self.aclose("fatal_error"))
+
+    def _on_close(self, event: Any) -> None:
+        asyncio.get_running_loop().create_task(self.aclose(str(getattr(event, "reason", "closed"))))
+
+    def _on_floor(self, what: str, utterance: Utterance) -> None:
+        if what == "requested" and utterance.attempts > 1:
+            self.metrics.count_respoken()
+        elif what == "stale" and utterance.kind == "result":
+            self.metrics.count_stale()
+        tasks = (self.delegator.tasks.get(task_id) for task_id in utterance.task_ids)
+        self.metrics.emit(
+            f"floor_{what}",
+            kind=utterance.kind,
+            attempt=utterance.attempts,
+            tasks=[task.number for task in tasks if task is not None],
+        )
+
+    def _conversation(self) -> list[ContextTurn]:
+        turns: list[ContextTurn] = []
+        for item in self.session.history.items:
+            role = getattr(item, "role", None)
+            text = getattr(item, "text_content", None)
+            if role in ("user", "assistant") and text:
+                turns.append(
+                    ContextTurn(role="caller" if role == "user" else "agent", text=text[:4000])
+                )
+        return turns
