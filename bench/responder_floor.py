@@ -39,7 +39,7 @@ from responder.floor import Utterance
 from responder.metrics import ResponderMetrics
 from responder.models import load_vad, realtime_model
 from responder.services import open_services
-from shared.bus import TaskContext, TaskOutcome, TaskWorker
+from shared.bus import TaskOutcome, TaskWorker
 from shared.config import BusSettings, ResponderSettings, Settings
 from shared.embedded_redis import EmbeddedRedis
 from shared.redis_client import connect
@@ -96,21 +96,23 @@ async def bench(results: int) -> dict[str, Any]:
                 session = AgentSession(llm=model, vad=load_vad(), aec_warmup_duration=None)
                 call = Call(session, services, greeting=None)
                 requested: dict[str, float] = {}
+                answered = asyncio.Event()
 
                 def on_floor(what: str, utterance: Utterance) -> None:
                     if what == "requested" and utterance.kind == "result":
                         requested[utterance.task_ids[0]] = time.time()
+                        answered.set()
 
                 call.floor.listeners.append(on_floor)
                 await call.start()
                 submit_s: list[float] = []
                 result_to_request_s: list[float] = []
                 for _ in range(results):
+                    answered.clear()
                     started = time.perf_counter()
                     task = await call.delegator.delegate("is Friday at eight free", call_id="")
                     submit_s.append(time.perf_counter() - started)
-                    while task.task_id not in requested:
-                        await asyncio.sleep(0.001)
+                    await asyncio.wait_for(answered.wait(), 10)
                     await session.wait_for_idle()
                     await asyncio.sleep(0.05)
                     answered_ms = await _result_ts_ms(redis, call, task.task_id)
@@ -149,7 +151,9 @@ def render(result: dict[str, Any]) -> str:
             f"{stats['max_ms']:>10}"
         )
     machine = result["machine"]
-    lines.append(f"machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}")
+    lines.append(
+        f"machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}"
+    )
     return "\n".join(lines)
 
 
