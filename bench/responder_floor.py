@@ -93,7 +93,9 @@ async def bench(results: int) -> dict[str, Any]:
             worker_task = asyncio.create_task(worker.run())
             async with open_services(settings, server.url, ResponderMetrics()) as services:
                 model = realtime_model(settings)
-                session = AgentSession(llm=model, vad=load_vad(), aec_warmup_duration=None)
+                session: AgentSession[Any] = AgentSession(
+                    llm=model, vad=load_vad(), aec_warmup_duration=None
+                )
                 call = Call(session, services, greeting=None)
                 requested: dict[str, float] = {}
                 answered = asyncio.Event()
