@@ -1,0 +1,71 @@
+"""Responder set-up: models from configuration, the join token, and refusals with clear advice."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from livekit import api
+
+from responder.cli import token_command
+from responder.models import cascade_tts, realtime_model, session_options
+from responder.worker import build_server
+from shared.config import ResponderSettings, Settings
+from shared.errors import ConfigError
+
+
+def settings(**responder: object) -> Settings:
+    return Settings(
+        _env_file=None,
+        openai_api_key="sk-test",
+        responder=ResponderSettings(_env_file=None, **responder),  # type: ignore[arg-type]
+    )
+
+
+def test_the_half_cascade_has_the_model_write_text_for_a_separate_voice() -> None:
+    plain = settings()
+    assert realtime_model(plain).capabilities.audio_output
+    assert cascade_tts(plain) is None
+    cascade = settings(mode="half-cascade", tts_voice="ash")
+    assert not realtime_model(cascade).capabilities.audio_output
+    assert cascade_tts(cascade) is not None
+
+
+def test_local_turn_detection_hands_turns_to_the_vad() -> None:
+    local = settings(turn_detection="local")
+    assert realtime_model(local).capabilities.turn_detection is False
+    assert session_options(local.responder)["turn_handling"]["turn_detection"] == "vad"
+    assert realtime_model(settings()).capabilities.turn_detection is True
+
+
+def test_the_worker_refuses_to_start_without_a_shared_redis_or_a_key() -> None:
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        build_server(settings())
+    no_key = Settings(_env_file=None, redis_url="redis://localhost:6379")
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        build_server(no_key)
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        realtime_model(no_key)
+
+
+def test_a_join_token_dispatches_the_agent_into_the_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "a-test-secret-that-is-long-enough-for-hs256"
+    monkeypatch.setenv("LIVEKIT_API_KEY", "devkey")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", secret)
+    monkeypatch.setenv("TANDEM_RESPONDER_AGENT_NAME", "front-desk")
+    result = CliRunner().invoke(token_command, ["--room", "r1", "--identity", "alice"])
+    assert result.exit_code == 0, result.output
+    claims = api.TokenVerifier("devkey", secret).verify(result.output.strip().splitlines()[0])
+    assert claims.identity == "alice"
+    assert claims.video is not None
+    assert claims.video.room == "r1"
+    assert claims.room_config is not None
+    assert [a.agent_name for a in claims.room_config.agents] == ["front-desk"]
+    assert secret not in result.output
+
+
+def test_a_join_token_without_credentials_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LIVEKIT_API_KEY", raising=False)
+    monkeypatch.delenv("LIVEKIT_API_SECRET", raising=False)
+    result = CliRunner().invoke(token_command, ["--room", "r1", "--identity", "alice"])
+    assert result.exit_code != 0
+    assert "LIVEKIT_API_KEY and LIVEKIT_API_SECRET must be set" in result.output
