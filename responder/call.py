@@ -104,7 +104,7 @@ class Call:
         self.floor = FloorArbiter(
             session,
             literal_speech=literal_speech,
-            max_respeaks=settings.responder.max_respeaks,
+            max_repeats=settings.responder.max_repeats,
         )
         self.delegator = Delegator(
             link=services.bus.session(self.session_id),

@@ -171,10 +171,10 @@ class Delegator:
         request = str(raw_arguments.get("request") or "").strip()
         if not request:
             raise llm.ToolError("say what the caller asked for in 'request'")
-        replaces = raw_arguments.get("replaces_task")
+        replaces = _task_number(raw_arguments.get("replaces_task"))
         task = await self.delegate(
             request,
-            replaces=_task_number(replaces),
+            replaces=replaces,
             tier="strong" if raw_arguments.get("needs_planning") else "fast",
             confirmed=bool(raw_arguments.get("caller_confirmed")),
             call_id=context.function_call.call_id,
@@ -182,8 +182,9 @@ class Delegator:
         )
         context.speech_handle.add_done_callback(lambda handle: self._acknowledged(task, handle))
         note = f"Task {task.number} started."
-        if task.replaced_by is None and replaces:
-            note += f" Task {replaces} was stopped; nothing from it will be said."
+        old = self._book.by_number(replaces) if replaces is not None else None
+        if old is not None and old.replaced_by == task.number:
+            note += f" Task {old.number} was stopped; nothing from it will be said."
         await context.update(
             note + " Its answer will arrive as a separate tool output; do not guess it.",
             silent=True,
@@ -285,7 +286,7 @@ class Delegator:
                 text=self._writer.acknowledgement(),
                 task_ids=(task.task_id,),
                 is_stale=lambda: not task.running,
-                respeak=False,
+                repeat_if_cut=False,
             )
         )
 
@@ -344,7 +345,7 @@ class Delegator:
             text=text,
             task_ids=(task.task_id,),
             is_stale=lambda: not task.running,
-            respeak=False,
+            repeat_if_cut=False,
             on_spoken=spoken,
         )
         if first:

@@ -8,7 +8,7 @@ Rules it enforces:
   of turn in flight) and then asks for speech with no await in between;
 * an utterance that is interrupted or dropped by a barge-in (the framework drops queued replies)
   is kept and re-spoken when the floor is free again, unless it became stale meanwhile, the model
-  judged it already covered, or it was re-spoken :attr:`max_respeaks` times;
+  judged it already covered, or it was re-spoken :attr:`max_repeats` times;
 * everything pending of the result class is coalesced into one utterance;
 * priority classes: a filler is only spoken when nothing better is waiting; ``URGENT`` (safety,
   session end) interrupts the agent's own speech and does not wait for the caller;
@@ -75,7 +75,7 @@ class Utterance:
     instructions: str | None = None
     task_ids: tuple[str, ...] = ()
     is_stale: Callable[[], bool] = _never_stale
-    respeak: bool = True
+    repeat_if_cut: bool = True
     """Re-speak when a barge-in cut it off (fillers and acknowledgements are not worth it)."""
     on_spoken: Callable[[Utterance], None] | None = None
     """Called once the utterance was heard to the end."""
@@ -142,7 +142,7 @@ class FloorArbiter:
         session: FloorSession,
         *,
         literal_speech: bool,
-        max_respeaks: int = 2,
+        max_repeats: int = 2,
         turn_settle_s: float = 1.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -150,7 +150,7 @@ class FloorArbiter:
         as written; otherwise (a realtime audio model) the model is asked to say them."""
         self._session = session
         self._literal = literal_speech
-        self._max_respeaks = max_respeaks
+        self._max_repeats = max_repeats
         self._turn_settle_s = turn_settle_s
         self._turn_unanswered = asyncio.Event()
         self._turn_ended_at = 0.0
@@ -322,7 +322,7 @@ class FloorArbiter:
             if utterance.is_stale():
                 self.stats.stale_dropped += 1
                 self._notify("stale", utterance)
-            elif utterance.respeak and utterance.attempts <= self._max_respeaks:
+            elif utterance.repeat_if_cut and utterance.attempts <= self._max_repeats:
                 self._pending.append(utterance)
             else:
                 self.stats.abandoned += 1

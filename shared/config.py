@@ -154,7 +154,7 @@ class ResponderSettings(BaseSettings):
     default_wait_s: float = Field(
         2.5, gt=0, le=120, description="Expected wait of a task before any history exists."
     )
-    max_respeaks: int = Field(
+    max_repeats: int = Field(
         2, ge=0, le=10, description="Times an interrupted result is re-spoken at most."
     )
     context_turns: int = Field(

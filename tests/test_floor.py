@@ -108,7 +108,7 @@ async def test_nothing_is_said_until_the_floor_is_free_then_results_are_coalesce
 
 async def test_an_interrupted_result_is_respoken_once_when_the_floor_frees_again() -> None:
     session = ScriptedSession()
-    floor = FloorArbiter(session, literal_speech=False, max_respeaks=2)
+    floor = FloorArbiter(session, literal_speech=False, max_repeats=2)
     floor.start()
     spoken: list[Utterance] = []
     utterance = result("Booked: table for four.")
@@ -145,7 +145,7 @@ async def test_a_result_that_went_stale_during_a_barge_in_is_not_respoken() -> N
     await floor.aclose()
 
 
-async def test_a_respeak_the_model_judges_covered_is_counted_not_repeated() -> None:
+async def test_a_repeat_the_model_judges_covered_is_counted_not_repeated() -> None:
     session = ScriptedSession()
     floor = FloorArbiter(session, literal_speech=False)
     floor.start()
@@ -158,15 +158,17 @@ async def test_a_respeak_the_model_judges_covered_is_counted_not_repeated() -> N
     await floor.aclose()
 
 
-async def test_respeaks_stop_at_the_limit_and_fillers_are_never_respoken() -> None:
+async def test_repeats_stop_at_the_limit_and_fillers_are_never_repeated() -> None:
     session = ScriptedSession()
-    floor = FloorArbiter(session, literal_speech=True, max_respeaks=1)
+    floor = FloorArbiter(session, literal_speech=True, max_repeats=1)
     floor.start()
     floor.post(result("Friday is free."))
     (await session.next_request()).finish(interrupted=True)
     (await session.next_request()).finish(interrupted=True)
     floor.post(
-        Utterance(kind="filler", priority=Priority.FILLER, text="Still checking.", respeak=False)
+        Utterance(
+            kind="filler", priority=Priority.FILLER, text="Still checking.", repeat_if_cut=False
+        )
     )
     filler = await session.next_request()
     assert filler.instructions == "SAY Still checking."  # literal speech through the TTS
