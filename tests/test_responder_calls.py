@@ -278,3 +278,23 @@ async def test_a_dropped_realtime_connection_ends_the_call_cleanly(
         assert call.find("fatal_error")
         # the open task was cancelled on the bus, so no thinker keeps working for nobody
         await call.until(lambda _: brain.cancelled >= 1)
+
+
+async def test_an_answer_after_the_taking_long_notice_is_delivered_as_a_follow_up(
+    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings
+) -> None:
+    script = agent_policy({"wine": delegating("Let me look.", "find the wine list")})
+    brain = TimedBrain([Plan("wine", "We have twelve reds.", delay_s=4.0)])
+    async with call_under_test(
+        redis, redis_server.url, settings, script, brain, patience_s=2.0, max_fillers=0
+    ) as call:
+        await call.say("What wines do you have?")
+        await call.until_event("floor_spoken", kind="late_notice")
+        await call.until_event("floor_spoken", kind="result")
+        await call.quiet()
+        assert call.agent_said()[-2:] == [
+            "This is taking a little longer. I will tell you as soon as I have it.",
+            "We have twelve reds.",
+        ]
+        assert call.find("task_answer", task=1, late=True)
+        assert call.call.metrics.tasks == {"answered": 1}
