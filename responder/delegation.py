@@ -256,12 +256,9 @@ class Delegator:
         was_running = task.running
         task.state = state
         task.touch()
-        stale_results = self._floor.withdraw(
-            lambda u: task.task_id in u.task_ids and u.kind == "result"
-        )
-        for _ in range(stale_results):
-            self._metrics.count_stale()
-        self._floor.withdraw(lambda u: task.task_id in u.task_ids)
+        for utterance in self._floor.withdraw(lambda u: task.task_id in u.task_ids):
+            if utterance.kind == "result":
+                self._metrics.count_stale()
         self._metrics.count_task(state.value)
         self._metrics.emit("task_stopped", task=task.number, state=state.value)
         self._metrics.owed_changed()

@@ -216,11 +216,11 @@ class FloorArbiter:
         self._turn_unanswered.clear()
         return True
 
-    def withdraw(self, predicate: Callable[[Utterance], bool]) -> int:
-        """Drop pending utterances matching ``predicate``; returns how many."""
-        before = len(self._pending)
+    def withdraw(self, predicate: Callable[[Utterance], bool]) -> list[Utterance]:
+        """Drop pending utterances matching ``predicate``; returns them."""
+        dropped = [u for u in self._pending if predicate(u)]
         self._pending = [u for u in self._pending if not predicate(u)]
-        return before - len(self._pending)
+        return dropped
 
     async def _run(self) -> None:
         while not self._closed:

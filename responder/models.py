@@ -92,13 +92,10 @@ def build_session(
     llm: Any,
     vad_model: vad.VAD,
     tts_model: tts.TTS[Any] | None = None,
-    stt_model: Any = None,
     **overrides: Any,
 ) -> AgentSession[Any]:
     """An ``AgentSession`` wired the tandem way (explicit VAD, turn options from settings)."""
     options = session_options(settings.responder) | overrides
     if tts_model is not None:
         options["tts"] = tts_model
-    if stt_model is not None:
-        options["stt"] = stt_model
     return AgentSession(llm=llm, vad=vad_model, **options)

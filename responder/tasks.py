@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
@@ -91,6 +90,3 @@ class TaskBook:
     def running(self) -> list[DelegatedTask]:
         """Tasks still waiting for the thinker, oldest first."""
         return [t for t in self._by_id.values() if t.running]
-
-    def __iter__(self) -> Iterator[DelegatedTask]:
-        return iter(list(self._by_id.values()))
