@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit bench bench-thinker bench-responder clean
+.PHONY: demo eval test lint typecheck unit bench bench-thinker bench-responder clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -12,6 +12,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+## demo: one simulated phone call, offline, shown live (artifacts in runs/)
+demo: $(STAMP)
+	$(BIN)/tandem demo
+
+## eval: every scenario in scenarios/, with a report and the latency targets (~6 min)
+eval: $(STAMP)
+	$(BIN)/tandem eval
 
 ## test: lint, format check, strict type check and the test suite
 test: lint typecheck unit

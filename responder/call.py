@@ -11,20 +11,22 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from livekit.agents import Agent, AgentSession, RunContext
+from livekit import rtc
+from livekit.agents import Agent, AgentSession, ModelSettings, RunContext, stt
 from livekit.agents.llm import RawFunctionTool
 from redis.asyncio import Redis
 
+from responder.backchannel import is_backchannel
 from responder.delegation import Delegator
-from responder.floor import FloorArbiter, Utterance
+from responder.floor import FloorArbiter, Priority, Utterance
 from responder.latency import LatencyHistory
 from responder.metrics import CallMetrics, ResponderMetrics
-from responder.prompts import GREETING, instructions
+from responder.prompts import GOODBYE_AFTER_SILENCE, GREETING, NUDGE, instructions
 from shared.bus import ResponderBus
 from shared.config import Settings
 from shared.wire import ContextTurn
@@ -74,10 +76,39 @@ class TandemAgent(Agent):
         super().__init__(instructions=instructions, tools=list(tools))
         self._greeting = greeting
 
+        self.on_backchannel: Callable[[str], None] = lambda _text: None
+        """Called with each backchannel heard (and ignored) while the agent was speaking."""
+
     async def on_enter(self) -> None:
         """Greet the caller."""
         if self._greeting:
             self.session.generate_reply(instructions=self._greeting)
+
+    async def stt_node(
+        self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
+    ) -> AsyncIterator[stt.SpeechEvent | str]:
+        """The session's speech-to-text (cascade profiles), minus backchannels said over the
+        agent: "mm-hm" while the agent speaks neither interrupts it nor starts a reply (a pause
+        the VAD already made is resumed by the framework's false-interruption timer)."""
+        events = Agent.default.stt_node(self, audio, model_settings)
+        async for event in events:
+            if isinstance(event, stt.SpeechEvent) and self._over_agent_backchannel(event):
+                continue
+            yield event
+
+    def _over_agent_backchannel(self, event: stt.SpeechEvent) -> bool:
+        if event.type not in (
+            stt.SpeechEventType.FINAL_TRANSCRIPT,
+            stt.SpeechEventType.INTERIM_TRANSCRIPT,
+        ):
+            return False
+        text = event.alternatives[0].text if event.alternatives else ""
+        speech = self.session.current_speech
+        if speech is None or speech.done() or not is_backchannel(text):
+            return False
+        if event.type is stt.SpeechEventType.FINAL_TRANSCRIPT:
+            self.on_backchannel(text)
+        return True
 
 
 class Call:
@@ -120,8 +151,10 @@ class Call:
             tools=services.local_tools(self.session_id) + self.delegator.tools(),
             greeting=greeting,
         )
+        self.agent.on_backchannel = lambda _text: self.metrics.emit("backchannel_ignored")
         self.ended = asyncio.Event()
         self.end_reason = ""
+        self._nudges = 0
         self._closing: asyncio.Task[None] | None = None
         self.floor.listeners.append(self._on_floor)
         session.on("user_state_changed", self._on_user_state)
@@ -163,7 +196,39 @@ class Call:
     def _on_user_state(self, event: Any) -> None:
         if event.old_state == "speaking" and event.new_state != "speaking":
             self.floor.caller_turn_ended()
+        if event.new_state == "speaking":
+            self._nudges = 0
+        elif event.new_state == "away":
+            self._caller_silent()
         self.metrics.user_speaking(event.new_state == "speaking")
+
+    def _caller_silent(self) -> None:
+        """Nobody has spoken for ``idle_nudge_s``: ask if the caller is still there (unless we
+        owe them something, or the floor is busy), and after ``max_nudges`` say goodbye."""
+        busy = self.delegator.tasks.running() or self.floor.pending or self.session.current_speech
+        r = self.services.settings.responder
+        if busy or self._closing is not None or r.max_nudges == 0:
+            self.session.reset_away_timer()  # not idle after all: watch the next silence
+            return
+        self._nudges += 1
+        final = self._nudges > r.max_nudges
+        self.metrics.emit("idle_nudge", nudge=self._nudges, final=final)
+
+        def after(_: Utterance) -> None:
+            if final:
+                asyncio.get_running_loop().create_task(self.aclose("caller_silent"))
+            else:
+                self.session.reset_away_timer()
+
+        self.floor.post(
+            Utterance(
+                kind="nudge",
+                priority=Priority.GUIDANCE,
+                text=GOODBYE_AFTER_SILENCE if final else NUDGE,
+                repeat_if_cut=False,
+                on_spoken=after,
+            )
+        )
 
     def _on_speech_created(self, _event: Any) -> None:
         self.floor.reply_started()

@@ -49,7 +49,7 @@ class Priority(enum.IntEnum):
 
 
 UtteranceKind = Literal[
-    "ack", "filler", "result", "failure", "late_notice", "guidance", "safety", "wrap_up"
+    "nudge", "ack", "filler", "result", "failure", "late_notice", "guidance", "safety", "wrap_up"
 ]
 
 

@@ -5,25 +5,96 @@ VAD is what makes injected speech wait for the caller to finish (without it the 
 injected replies at once, over a speaking caller). ``half-cascade`` keeps the realtime model for
 understanding and reasoning but has it write text that a separate TTS speaks, for deployments
 that want their own voice.
+
+Without ``OPENAI_API_KEY`` the **offline profile** takes over (and the log says so): a cascade in
+the same ``AgentSession`` of the silero VAD, Whisper tiny.en (faster-whisper, weights from a
+registry package), the rule-based front-desk brain and the hibari voice. Everything else (the
+thinker, the tools, the bus, the floor) is the production code path.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from livekit.agents import AgentSession, tts, vad
+from livekit.agents import AgentSession, stt, tts, vad
 from livekit.plugins import openai
 from openai.types.realtime.realtime_audio_input_turn_detection import SemanticVad, ServerVad
 
 from shared.config import ResponderSettings, Settings
 from shared.errors import ConfigError
 
+log = logging.getLogger("tandem.responder")
 
-def load_vad() -> vad.VAD:
-    """The local silero VAD (its weights ship in the wheel: no download)."""
+ProfileName = Literal["realtime", "half-cascade", "offline"]
+
+OFFLINE_NOTICE = (
+    "OPENAI_API_KEY is not set: using the OFFLINE speech profile (silero VAD -> Whisper tiny.en -> "
+    "rule-based demo brain -> hibari TTS). The demo brain only follows fixed patterns for the "
+    "demo restaurant; set OPENAI_API_KEY for the realtime model."
+)
+
+
+@dataclass(frozen=True)
+class SpeechProfile:
+    """The models one call's session runs on."""
+
+    name: ProfileName
+    llm: Any
+    """A realtime model, or an ``llm.LLM`` in a cascade."""
+    stt: stt.STT[Any] | None = None
+    tts: tts.TTS[Any] | None = None
+
+    @property
+    def literal_speech(self) -> bool:
+        """The session has its own TTS, so fixed lines are said exactly as written."""
+        return self.tts is not None
+
+
+@dataclass(frozen=True)
+class OfflineSpeech:
+    """The offline profile's speech models, loaded once per process and shared by its calls."""
+
+    stt: stt.STT[Any]
+    tts: tts.TTS[Any]
+
+
+def load_offline_speech() -> OfflineSpeech:
+    """Load Whisper tiny.en and the hibari voice (both ship inside their packages)."""
+    from responder.offline import HibariTTS, WhisperSTT
+
+    return OfflineSpeech(stt=WhisperSTT(), tts=HibariTTS())
+
+
+def speech_profile(settings: Settings, offline: OfflineSpeech | None = None) -> SpeechProfile:
+    """The realtime (or half-cascade) profile with an OpenAI key, else the offline one (logged
+    as such). ``offline``: models already loaded by this process."""
+    if settings.openai_api_key is None:
+        from responder.offline import FrontDeskBrain
+
+        log.warning(OFFLINE_NOTICE)
+        models = offline or load_offline_speech()
+        return SpeechProfile("offline", llm=FrontDeskBrain(), stt=models.stt, tts=models.tts)
+    return SpeechProfile(
+        settings.responder.mode, llm=realtime_model(settings), tts=cascade_tts(settings)
+    )
+
+
+def load_vad(min_silence_s: float | None = None) -> vad.VAD:
+    """The local silero VAD (its weights ship in the wheel: no download); ``min_silence_s``:
+    silence before it reports the end of speech (silero's default when None)."""
     from livekit.plugins import silero
 
-    return silero.VAD.load()
+    if min_silence_s is None:
+        return silero.VAD.load()
+    return silero.VAD.load(min_silence_duration=min_silence_s)
+
+
+def profile_vad(settings: Settings) -> vad.VAD:
+    """The VAD for this process's profile: quicker to end a turn in the offline cascade."""
+    offline = settings.openai_api_key is None
+    return load_vad(settings.responder.offline_vad_silence_s if offline else None)
 
 
 def realtime_model(
@@ -72,8 +143,8 @@ def cascade_tts(settings: Settings) -> tts.TTS[Any] | None:
     )
 
 
-def session_options(r: ResponderSettings) -> dict[str, Any]:
-    """``AgentSession`` keyword arguments for turn taking and interruptions."""
+def session_options(r: ResponderSettings, profile: ProfileName = "realtime") -> dict[str, Any]:
+    """``AgentSession`` keyword arguments for turn taking, interruptions and idle nudges."""
     turn_handling: dict[str, Any] = {
         "interruption": {
             "min_duration": r.min_interruption_s,
@@ -81,21 +152,23 @@ def session_options(r: ResponderSettings) -> dict[str, Any]:
             "false_interruption_timeout": 1.5,
         }
     }
-    if r.turn_detection == "local":
+    if r.turn_detection == "local" or profile == "offline":
         turn_handling["turn_detection"] = "vad"
-    return {"turn_handling": turn_handling}
+        turn_handling["endpointing"] = {"min_delay": r.endpointing_s}
+    return {"turn_handling": turn_handling, "user_away_timeout": r.idle_nudge_s}
 
 
 def build_session(
     settings: Settings,
     *,
-    llm: Any,
+    profile: SpeechProfile,
     vad_model: vad.VAD,
-    tts_model: tts.TTS[Any] | None = None,
     **overrides: Any,
 ) -> AgentSession[Any]:
     """An ``AgentSession`` wired the tandem way (explicit VAD, turn options from settings)."""
-    options = session_options(settings.responder) | overrides
-    if tts_model is not None:
-        options["tts"] = tts_model
-    return AgentSession(llm=llm, vad=vad_model, **options)
+    options = session_options(settings.responder, profile.name) | overrides
+    if profile.stt is not None:
+        options["stt"] = profile.stt
+    if profile.tts is not None:
+        options["tts"] = profile.tts
+    return AgentSession(llm=profile.llm, vad=vad_model, **options)

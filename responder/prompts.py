@@ -23,6 +23,12 @@ When you are asked to tell the caller a task's answer, use only the facts in tha
 output, in your own words. Before making or cancelling a booking, read the details back and get \
 a clear yes; then set `caller_confirmed` to true."""
 
+NUDGE = "Are you still there?"
+"""Said after a long silence from the caller while nothing is owed to them."""
+
+GOODBYE_AFTER_SILENCE = f"I'll let you go now. Thanks for calling {RESTAURANT.name}. Goodbye!"
+"""Said when the caller stayed silent through every nudge; the call then ends."""
+
 GREETING = f"Greet the caller as {RESTAURANT.name} in one short sentence and ask how you can help."
 
 

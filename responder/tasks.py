@@ -90,3 +90,7 @@ class TaskBook:
     def running(self) -> list[DelegatedTask]:
         """Tasks still waiting for the thinker, oldest first."""
         return [t for t in self._by_id.values() if t.running]
+
+    def all(self) -> list[DelegatedTask]:
+        """Every task of the call, in the order they were delegated."""
+        return sorted(self._by_id.values(), key=lambda t: t.number)

@@ -21,7 +21,7 @@ from livekit.agents import AgentServer, JobContext, JobProcess
 
 from responder.call import Call
 from responder.metrics import ResponderMetrics
-from responder.models import build_session, cascade_tts, load_vad, realtime_model
+from responder.models import build_session, load_offline_speech, profile_vad, speech_profile
 from responder.services import open_services
 from shared.config import Settings, load_settings
 from shared.errors import ConfigError
@@ -30,10 +30,14 @@ log = logging.getLogger("tandem.responder")
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Once per job process: load the VAD and create the process's metric series."""
+    """Once per job process: load the VAD (and, with no OpenAI key, the offline speech models)
+    and create the process's metric series."""
     from prometheus_client import REGISTRY
 
-    proc.userdata["vad"] = load_vad()
+    settings = load_settings()
+    proc.userdata["vad"] = profile_vad(settings)
+    if settings.openai_api_key is None:
+        proc.userdata["offline"] = load_offline_speech()
     proc.userdata["metrics"] = ResponderMetrics(REGISTRY)
 
 
@@ -44,11 +48,6 @@ def build_server(settings: Settings) -> AgentServer:
         raise ConfigError(
             "REDIS_URL is not set: the responder and the thinkers must share one Redis "
             "(run `tandem redis` for a local one and export the URL it prints)"
-        )
-    if settings.openai_api_key is None:
-        raise ConfigError(
-            "OPENAI_API_KEY is not set: the realtime responder needs it "
-            "(`tandem demo` runs the whole system offline instead)"
         )
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
         prefix="tandem-metrics-"
@@ -72,20 +71,15 @@ def build_server(settings: Settings) -> AgentServer:
 
 
 async def run_job(ctx: JobContext) -> None:
-    """One dispatched call: a realtime session in the room, delegation, the floor, metrics."""
+    """One dispatched call: a session in the room, delegation, the floor, metrics."""
     settings = load_settings()
     assert settings.redis_url is not None  # build_server checked it
     session_id = _session_id(ctx.job.id)
     metrics: ResponderMetrics = ctx.proc.userdata["metrics"]
     async with open_services(settings, settings.redis_url.get_secret_value(), metrics) as services:
-        tts = cascade_tts(settings)
-        session = build_session(
-            settings,
-            llm=realtime_model(settings),
-            vad_model=ctx.proc.userdata["vad"],
-            tts_model=tts,
-        )
-        call = Call(session, services, session_id=session_id, literal_speech=tts is not None)
+        profile = speech_profile(settings, ctx.proc.userdata.get("offline"))
+        session = build_session(settings, profile=profile, vad_model=ctx.proc.userdata["vad"])
+        call = Call(session, services, session_id=session_id, literal_speech=profile.literal_speech)
 
         async def hang_up(reason: str) -> None:
             await call.aclose(reason)
@@ -95,7 +89,7 @@ async def run_job(ctx: JobContext) -> None:
         await call.start(room=ctx.room)
         await call.ended.wait()
         if call.end_reason == "fatal_error":
-            ctx.shutdown(reason="realtime model failed")
+            ctx.shutdown(reason="speech model failed")
 
 
 def _session_id(job_id: str) -> str:

@@ -109,6 +109,13 @@ class ThinkerSettings(BaseSettings):
     )
     http_host: str = Field("0.0.0.0", description="Interface of the health/metrics server.")  # noqa: S104
     drain_s: float = Field(20.0, ge=0, le=3600, description="Grace for in-flight tasks on SIGTERM.")
+    demo_think_s: float = Field(
+        0.0,
+        ge=0,
+        le=30,
+        description="Offline demo brain only: model latency it simulates per task (0: instant), "
+        "so demos show how waits are masked.",
+    )
 
 
 class ResponderSettings(BaseSettings):
@@ -137,6 +144,30 @@ class ResponderSettings(BaseSettings):
     )
     min_interruption_s: float = Field(
         0.5, ge=0, le=5, description="Caller speech needed to interrupt the agent."
+    )
+    offline_vad_silence_s: float = Field(
+        0.3,
+        ge=0.1,
+        le=2.0,
+        description="Offline profile: silence the VAD needs before it reports the end of speech "
+        "(silero's default is 0.55 s; shorter answers sooner, longer waits out pauses).",
+    )
+    endpointing_s: float = Field(
+        0.15,
+        ge=0.0,
+        le=3.0,
+        description="Local turn detection (offline profile, 'local'): silence after the VAD's "
+        "end of speech before the caller's turn is final.",
+    )
+    idle_nudge_s: float = Field(
+        8.0,
+        ge=2.0,
+        le=120.0,
+        description="Caller silence (nothing owed to them) before the agent asks if they are "
+        "still there.",
+    )
+    max_nudges: int = Field(
+        2, ge=0, le=5, description="Nudges in a row without an answer before saying goodbye."
     )
     task_timeout_s: float = Field(
         30.0, gt=0, le=600, description="Deadline of a delegated task (after it, it is dropped)."

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from responder.audio_io import CallerAudioInput, CapturingAudioOutput, to_int16
 from responder.call import Call
 from responder.metrics import ResponderMetrics
-from responder.models import build_session, load_vad, realtime_model
+from responder.models import SpeechProfile, build_session, load_vad, realtime_model
 from responder.services import open_services
 from shared.config import BusSettings, ResponderSettings, Settings
 from tests.conftest import running_worker
@@ -209,7 +209,7 @@ async def call_under_test(
             model = realtime_model(settings)
             session = build_session(
                 settings,
-                llm=model,
+                profile=SpeechProfile("realtime", llm=model),
                 vad_model=shared_vad(),
                 aec_warmup_duration=None,
                 user_away_timeout=None,

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from click.testing import CliRunner
 from livekit import api
 
 from responder.cli import token_command
-from responder.models import cascade_tts, realtime_model, session_options
+from responder.models import (
+    OfflineSpeech,
+    cascade_tts,
+    realtime_model,
+    session_options,
+    speech_profile,
+)
+from responder.offline import FrontDeskBrain, HibariTTS, WhisperSTT
 from responder.worker import build_server
 from shared.config import ResponderSettings, Settings
 from shared.errors import ConfigError
@@ -37,14 +46,33 @@ def test_local_turn_detection_hands_turns_to_the_vad() -> None:
     assert realtime_model(settings()).capabilities.turn_detection is True
 
 
-def test_the_worker_refuses_to_start_without_a_shared_redis_or_a_key() -> None:
+def test_the_worker_refuses_to_start_without_a_shared_redis() -> None:
     with pytest.raises(ConfigError, match="REDIS_URL"):
         build_server(settings())
     no_key = Settings(_env_file=None, redis_url="redis://localhost:6379")
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
-        build_server(no_key)
-    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         realtime_model(no_key)
+
+
+def test_without_an_openai_key_the_offline_profile_takes_over_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    no_key = Settings(_env_file=None, redis_url="redis://localhost:6379")
+    build_server(no_key)  # no refusal: the worker runs offline
+    offline = OfflineSpeech(stt=WhisperSTT(), tts=HibariTTS())
+    with caplog.at_level(logging.WARNING, logger="tandem.responder"):
+        profile = speech_profile(no_key, offline)
+    assert profile.name == "offline"
+    assert isinstance(profile.llm, FrontDeskBrain)
+    assert profile.stt is offline.stt
+    assert profile.tts is offline.tts
+    assert profile.literal_speech
+    assert "OFFLINE speech profile" in caplog.text
+    options = session_options(no_key.responder, "offline")
+    assert options["turn_handling"]["turn_detection"] == "vad"
+    assert options["turn_handling"]["endpointing"]["min_delay"] == no_key.responder.endpointing_s
+    assert speech_profile(settings()).name == "realtime"
+    assert speech_profile(settings(mode="half-cascade")).literal_speech
 
 
 def test_a_join_token_dispatches_the_agent_into_the_room(monkeypatch: pytest.MonkeyPatch) -> None:

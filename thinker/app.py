@@ -35,9 +35,10 @@ def choose_brain(settings: Settings, metrics: ThinkerMetrics) -> Brain:
 
         log.warning(
             "ANTHROPIC_API_KEY is not set: the offline demo brain answers tasks. It is rule-based, "
-            "knows only the restaurant demo, and is not a language model"
+            "knows only the restaurant demo, and is not a language model",
+            extra={"simulated_think_s": settings.thinker.demo_think_s},
         )
-        return DemoBrain()
+        return DemoBrain(think_s=settings.thinker.demo_think_s)
     t = settings.thinker
     client = anthropic.AsyncAnthropic(
         api_key=settings.anthropic_api_key.get_secret_value(),

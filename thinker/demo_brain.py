@@ -9,6 +9,7 @@ language beyond those patterns; anything else fails with a message the responder
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, timedelta
@@ -144,22 +145,28 @@ class DemoBrain:
     """A rule-based :class:`~thinker.brain.Brain` for the demo restaurant, offline and repeatable.
 
     ``clock`` gives "now" for resolving "tomorrow" and weekdays (the restaurant's local time by
-    default).
+    default); ``think_s`` simulates a model's latency per task (demos), split across its parts.
     """
 
     name = "demo"
 
-    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] | None = None, *, think_s: float = 0.0
+    ) -> None:
         self._clock = clock or (lambda: datetime.now(RESTAURANT.timezone))
+        self._think_s = think_s
 
     async def answer(self, ctx: BrainContext) -> TaskOutcome:
-        """Answer each part of the request with tool facts; a partial after each but the last."""
+        """Answer each part of the request with tool facts; a partial after each but the last.
+
+        With ``think_s``, each part first waits that long (a model's latency, simulated)."""
         intents = classify(ctx.task.request)
         if not intents:
             raise TaskFailed(OFF_DOMAIN)
         run = _Run(ctx, self._clock().astimezone(RESTAURANT.timezone).date())
         facts: list[str] = []
         for index, (intent, clause) in enumerate(intents):
+            await asyncio.sleep(self._think_s / len(intents))
             facts.append(await _HANDLERS[intent](run, clause))
             if index < len(intents) - 1:
                 await ctx.partial(facts[-1])

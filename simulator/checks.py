@@ -1,0 +1,145 @@
+"""A scenario's outcome checks, evaluated against what really happened: the bookings in the
+restaurant's store (the same Redis the tools wrote), what the agent said and the call's events."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from simulator.record import CallRecord
+from simulator.scenario import BookingCheck, Check
+from tools import ToolStore
+
+_CLOCK_TIME = re.compile(
+    r"\b(?:\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|o'?clock)|\d{1,2}:\d{2}|noon|midnight)",
+    re.IGNORECASE,
+)
+_DAY = re.compile(
+    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|tonight|tomorrow)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: what it asked, whether it held, and what was found."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+async def read_bookings(store: ToolStore) -> list[dict[str, Any]]:
+    """Every booking in the bookings tool's store (cancelled ones included)."""
+    pattern = store.key("booking:*")
+    bookings: list[dict[str, Any]] = []
+    async for key in store.redis.scan_iter(match=pattern, count=500):
+        name = str(key).removeprefix(store.key(""))
+        value = await store.get_json(name)
+        if isinstance(value, dict):
+            bookings.append(value)
+    return sorted(bookings, key=lambda b: str(b.get("reference", "")))
+
+
+def evaluate(
+    checks: Sequence[Check],
+    *,
+    record: CallRecord,
+    events: Sequence[dict[str, Any]],
+    bookings: Sequence[dict[str, Any]],
+) -> list[CheckResult]:
+    """Each check's result, in the scenario's order."""
+    agent_lines = [s.text for s in record.said_by("agent") if s.text]
+    live = [b for b in bookings if b.get("status", "confirmed") != "cancelled"]
+    results: list[CheckResult] = []
+    for check in checks:
+        if check.booking is not None:
+            results.append(_booking(check.booking, live))
+        elif check.no_booking is not None:
+            results.append(
+                CheckResult("no booking", not live, f"{len(live)} live booking(s): {_brief(live)}")
+            )
+        elif check.no_duplicate_bookings is not None:
+            results.append(_no_duplicates(live))
+        elif check.agent_mentioned is not None:
+            results.append(_mentioned(check.agent_mentioned, agent_lines))
+        elif check.agent_never_said is not None:
+            pattern = re.compile(check.agent_never_said, re.IGNORECASE)
+            said = [line for line in agent_lines if pattern.search(line)]
+            results.append(
+                CheckResult(
+                    f"agent never said /{check.agent_never_said}/",
+                    not said,
+                    f"said: {said[0]!r}" if said else "never said",
+                )
+            )
+        elif check.events is not None:
+            results.append(_in_order(check.events, events))
+        elif check.nudged is not None:
+            nudged = any(e.get("event") == "idle_nudge" for e in events)
+            results.append(
+                CheckResult(
+                    "agent nudged the silent caller" if check.nudged else "agent did not nudge",
+                    nudged == check.nudged,
+                    "nudged" if nudged else "no nudge",
+                )
+            )
+    return results
+
+
+def _booking(want: BookingCheck, live: Sequence[dict[str, Any]]) -> CheckResult:
+    wanted = want.model_dump(exclude_none=True)
+    label = "booking " + ", ".join(f"{k}={v}" for k, v in wanted.items())
+    for booking in live:
+        if all(_field_matches(booking, key, value) for key, value in wanted.items()):
+            return CheckResult(label, True, f"found {booking.get('reference')}")
+    return CheckResult(label, False, f"no such booking; live: {_brief(live) or 'none'}")
+
+
+def _field_matches(booking: dict[str, Any], key: str, value: object) -> bool:
+    if key == "weekday":
+        try:
+            return date.fromisoformat(str(booking.get("date"))).strftime("%A").lower() == value
+        except ValueError:
+            return False
+    if key == "name":
+        return str(booking.get("name", "")).casefold() == str(value).casefold()
+    found: object = booking.get(key)
+    return found == value
+
+
+def _no_duplicates(live: Sequence[dict[str, Any]]) -> CheckResult:
+    slots = Counter((str(b.get("name", "")).casefold(), b.get("date"), b.get("time")) for b in live)
+    twice = [slot for slot, count in slots.items() if count > 1]
+    detail = f"booked more than once: {twice}" if twice else f"{len(live)} booking(s), all distinct"
+    return CheckResult("no booking made twice", not twice, detail)
+
+
+def _mentioned(what: str, lines: Sequence[str]) -> CheckResult:
+    pattern = {"time": _CLOCK_TIME, "date": _DAY}.get(what) or re.compile(what, re.IGNORECASE)
+    hit = next((line for line in lines if pattern.search(line)), None)
+    return CheckResult(
+        f"agent mentioned {what if what in ('time', 'date') else f'/{what}/'}",
+        hit is not None,
+        f"in: {hit!r}" if hit else "never said",
+    )
+
+
+def _in_order(wanted: Sequence[str], events: Sequence[dict[str, Any]]) -> CheckResult:
+    names = iter(str(e.get("event")) for e in events)
+    missing = next((name for name in wanted if name not in names), None)
+    return CheckResult(
+        "events in order: " + " → ".join(wanted),
+        missing is None,
+        "all seen in order" if missing is None else f"{missing!r} not seen (in order)",
+    )
+
+
+def _brief(bookings: Sequence[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{b.get('name')} x{b.get('party_size')} {b.get('date')} {b.get('time')}" for b in bookings
+    )

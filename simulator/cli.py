@@ -1,0 +1,195 @@
+"""``tandem demo`` and ``tandem eval``: simulated phone calls against the real responder and
+thinker, offline by default (no keys, no LiveKit server)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+from datetime import datetime
+from pathlib import Path
+
+import click
+from anthropic import AsyncAnthropic
+from rich.console import Console
+
+from shared.config import Settings
+from shared.errors import ConfigError
+from simulator.claude import anthropic_from_env
+from simulator.console import LiveTranscript, eval_table, loading, run_table
+from simulator.evaluate import scenario_row, targets, write_report
+from simulator.judge import judge_call, passed
+from simulator.run import RunResult, run_call, run_directory
+from simulator.scenario import Scenario, find_scenarios, load_scenario
+from simulator.stack import open_stack
+from simulator.voice import CallerVoice
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+"""The scenarios shipped with tandem."""
+
+DEMO_SCENARIO = "booking-with-barge-in"
+
+_runs_option = click.option(
+    "--runs",
+    "runs_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Where each call's artifacts go.",
+)
+
+
+@click.command("demo")
+@click.argument("scenario", required=False, default=DEMO_SCENARIO)
+@_runs_option
+@click.option("--verbose", is_flag=True, help="Also show what the agent heard (the STT).")
+def demo_command(scenario: str, runs_dir: Path, verbose: bool) -> None:
+    """Run one simulated phone call and show it live (default: a booking with a barge-in).
+
+    SCENARIO is a name from scenarios/ or a path to a scenario file. Offline without keys:
+    Whisper, a rule-based demo brain and the hibari voice stand in for the realtime model, and a
+    rule-based brain for Claude.
+    """
+    settings, console = _prepare()
+    (path,) = _scenario_paths([scenario])
+    loaded = _load(path)
+    result = asyncio.run(_demo(settings, loaded, runs_dir, console, verbose))
+    console.print(run_table(result))
+    if not result.passed:
+        raise SystemExit(1)
+
+
+@click.command("eval")
+@click.argument("scenarios", nargs=-1)
+@click.option("--repeat", "-k", type=click.IntRange(1, 50), default=1, show_default=True)
+@_runs_option
+def eval_command(scenarios: tuple[str, ...], repeat: int, runs_dir: Path) -> None:
+    """Run scenarios (all of scenarios/ by default) REPEAT times each and report.
+
+    Prints a table per scenario (checks passed, pass^k: every run passed, latency) and checks
+    the targets; writes report.md and report.json under RUNS/eval-<timestamp>/.
+    """
+    settings, console = _prepare()
+    loaded = [_load(path) for path in _scenario_paths(list(scenarios))]
+    ok = asyncio.run(_eval(settings, loaded, repeat, runs_dir, console))
+    if not ok:
+        raise SystemExit(1)
+
+
+async def _demo(
+    settings: Settings, scenario: Scenario, runs_dir: Path, console: Console, verbose: bool
+) -> RunResult:
+    with loading(console) as progress:
+        stack_context = open_stack(settings, progress)
+        stack = await stack_context.__aenter__()
+    try:
+        _announce(console, stack.profile_name)
+        console.rule(f"[bold]{scenario.name}[/]: {scenario.description.strip()}")
+        voice = _voice(stack)
+        directory = run_directory(runs_dir, scenario)
+        return await run_call(
+            stack, scenario, voice, directory, listeners=[LiveTranscript(console, verbose=verbose)]
+        )
+    finally:
+        await stack_context.__aexit__(None, None, None)
+
+
+async def _eval(
+    settings: Settings, scenarios: list[Scenario], repeat: int, runs_dir: Path, console: Console
+) -> bool:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = runs_dir / f"eval-{stamp}"
+    judge = anthropic_from_env()  # with a key, Claude also judges each call against its goals
+    with loading(console) as progress:
+        stack_context = open_stack(settings, progress)
+        stack = await stack_context.__aenter__()
+    try:
+        _announce(console, stack.profile_name)
+        voice = _voice(stack)
+        rows = []
+        for scenario in scenarios:
+            runs: list[RunResult] = []
+            for attempt in range(1, repeat + 1):
+                console.print(f"[bold]{scenario.name}[/] run {attempt}/{repeat} …")
+                runs.append(await run_call(stack, scenario, voice, run_directory(root, scenario)))
+                last = runs[-1]
+                verdict = "[green]passed[/]" if last.passed else "[red]failed[/]"
+                console.print(f"  {verdict}  {last.directory}")
+                if judge is not None and scenario.goals:
+                    await _judge(judge, settings.thinker.strong_model, last, console)
+            rows.append(scenario_row(scenario.name, runs))
+    finally:
+        await stack_context.__aexit__(None, None, None)
+    found = targets(rows)
+    console.print(eval_table(rows))
+    for target in found:
+        mark = "[green]✓[/]" if target.met else "[red]✗[/]"
+        console.print(f"{mark} {target.name}: {target.measured}")
+    report = write_report(root, rows, found, machine=_machine(stack.profile_name))
+    console.print(f"report: {report}")
+    return all(row["pass_k"] for row in rows)
+
+
+async def _judge(client: AsyncAnthropic, model: str, run: RunResult, console: Console) -> None:
+    """Claude's yes/no verdict per goal of the finished call, added to its metrics."""
+    transcript = [(s.who, s.text) for s in sorted(run.record.speech, key=lambda s: s.start)]
+    verdicts = await judge_call(
+        client, model, goals=run.scenario.goals, transcript=transcript, final=True
+    )
+    run.metrics["judge"] = [v.__dict__ for v in verdicts]
+    for verdict in verdicts:
+        console.print(f"  judge: {verdict.verdict} - {verdict.goal} ({verdict.reason})")
+    if not passed(verdicts):
+        run.error = run.error or "the judge found a goal not met"
+
+
+def _prepare() -> tuple[Settings, Console]:
+    from shared.cli import settings_or_exit
+
+    settings = settings_or_exit()
+    # the live transcript is the output: only warnings (the offline notice) and errors besides
+    logging.getLogger().setLevel(logging.WARNING)
+    for noisy in ("livekit", "livekit.agents", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    return settings, Console()
+
+
+def _scenario_paths(selection: list[str]) -> list[Path]:
+    try:
+        return find_scenarios(selection, SCENARIOS)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _load(path: Path) -> Scenario:
+    try:
+        return load_scenario(path)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _voice(stack_: object) -> CallerVoice:
+    from responder.offline import HibariTTS
+
+    offline = getattr(stack_, "offline", None)
+    tts = offline.tts if offline is not None else HibariTTS()
+    assert isinstance(tts, HibariTTS)
+    return CallerVoice(tts)
+
+
+def _announce(console: Console, profile: str) -> None:
+    if profile == "offline":
+        console.print(
+            "[yellow]offline profile:[/] Whisper tiny.en → rule-based demo brain → hibari voice "
+            "(no OPENAI_API_KEY). The demo brains follow fixed patterns; they are not language "
+            "models."
+        )
+    else:
+        console.print(f"[green]{profile} profile[/] (OpenAI realtime model)")
+
+
+def _machine(profile: str) -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, " + (
+        f"{profile} profile"
+    )

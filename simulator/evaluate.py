@@ -1,0 +1,136 @@
+"""``tandem eval``: several scenarios, each run ``repeat`` times, summarised per scenario
+(checks, pass^k, latency) and against the project's targets, written as a report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simulator.analysis import percentiles
+from simulator.run import RunResult
+
+DIRECT_P50_S = 0.7
+DIRECT_P95_S = 1.0
+"""The targets: caller end of turn to first agent audio, for direct turns and for the
+acknowledgement of delegated ones."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target and whether the evaluation met it."""
+
+    name: str
+    measured: str
+    met: bool
+
+
+def scenario_row(name: str, runs: Sequence[RunResult]) -> dict[str, Any]:
+    """One scenario's runs, pooled: checks, pass^k (every run passed) and the figures."""
+    pooled: dict[str, list[float]] = {}
+    for run in runs:
+        for kind, values in run.metrics["first_audio_samples"].items():
+            pooled.setdefault(kind, []).extend(values)
+    return {
+        "scenario": name,
+        "runs": len(runs),
+        "passed_runs": sum(run.passed for run in runs),
+        "pass_k": all(run.passed for run in runs),
+        "checks_passed": sum(run.metrics["checks"]["passed"] for run in runs),
+        "checks_total": sum(run.metrics["checks"]["total"] for run in runs),
+        "first_audio_s": {kind: percentiles(values) for kind, values in sorted(pooled.items())},
+        "first_audio_samples": pooled,
+        "talk_over": sum(run.metrics["talk_over"]["count"] for run in runs),
+        "stale_suppressed": sum(run.metrics["stale_suppressed"] for run in runs),
+        "duplicate_results": sum(run.metrics["duplicate_results"] for run in runs),
+        "dead_air_s": round(sum(run.metrics["dead_air_s"] for run in runs), 3),
+        "errors": [run.error for run in runs if run.error],
+        "directories": [str(run.directory) for run in runs],
+    }
+
+
+def targets(rows: Sequence[dict[str, Any]]) -> list[Target]:
+    """The project's targets, judged on every run of the evaluation."""
+    direct = [v for row in rows for v in row["first_audio_samples"].get("direct", [])]
+    ack = [v for row in rows for v in row["first_audio_samples"].get("delegated", [])]
+    found: list[Target] = []
+    for label, values in (("direct turns", direct), ("delegated turns (acknowledgement)", ack)):
+        figures = percentiles(values)
+        if figures is None:
+            found.append(Target(f"first audio, {label}", "no such turns", False))
+            continue
+        found.append(
+            Target(
+                f"first audio, {label}: p50 ≤ {DIRECT_P50_S * 1000:.0f} ms, "
+                f"p95 ≤ {DIRECT_P95_S * 1000:.0f} ms",
+                f"p50 {figures['p50'] * 1000:.0f} ms, p95 {figures['p95'] * 1000:.0f} ms "
+                f"(n={figures['n']})",
+                figures["p50"] <= DIRECT_P50_S and figures["p95"] <= DIRECT_P95_S,
+            )
+        )
+    talk_over = sum(row["talk_over"] for row in rows)
+    found.append(Target("zero talk-over by the agent", str(talk_over), talk_over == 0))
+    duplicates = sum(row["duplicate_results"] for row in rows)
+    found.append(Target("zero duplicate answers", str(duplicates), duplicates == 0))
+    failed = [row["scenario"] for row in rows if not row["pass_k"]]
+    found.append(
+        Target(
+            "every scenario passes every run (stale answers never spoken are among the checks)",
+            "all passed" if not failed else "failed: " + ", ".join(failed),
+            not failed,
+        )
+    )
+    return found
+
+
+def write_report(
+    directory: Path, rows: Sequence[dict[str, Any]], found: Sequence[Target], *, machine: str
+) -> Path:
+    """``report.md`` and ``report.json`` in ``directory``; returns the Markdown path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.json").write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "scenarios": list(rows),
+                "targets": [t.__dict__ for t in found],
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    lines = [
+        "# tandem eval",
+        "",
+        f"Machine: {machine}",
+        "",
+        "| scenario | checks | pass^k | direct p50 / p95 | ack p50 / p95 | talk-over | stale "
+        "suppressed | duplicates | dead air |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['scenario']} | {row['checks_passed']}/{row['checks_total']} | "
+            f"{row['passed_runs']}/{row['runs']} | {_pair(row, 'direct')} | "
+            f"{_pair(row, 'delegated')} | {row['talk_over']} | {row['stale_suppressed']} | "
+            f"{row['duplicate_results']} | {row['dead_air_s']:.1f} s |"
+        )
+    lines += ["", "## Targets", ""]
+    lines += [f"- {'✓' if t.met else '✗'} {t.name}: {t.measured}" for t in found]
+    errors = [(row["scenario"], e) for row in rows for e in row["errors"]]
+    if errors:
+        lines += ["", "## Runs that could not play out", ""]
+        lines += [f"- {name}: {error}" for name, error in errors]
+    path = directory / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _pair(row: dict[str, Any], kind: str) -> str:
+    figures = row["first_audio_s"].get(kind)
+    if not figures:
+        return "-"
+    return f"{figures['p50'] * 1000:.0f} / {figures['p95'] * 1000:.0f} ms"

@@ -1,0 +1,406 @@
+"""One simulated call, end to end: the real responder ``Call`` (session, delegation, floor) on
+room-less audio, a real thinker process, the scripted caller, and the run's artifacts.
+
+``runs/<timestamp>-<scenario>/`` gets ``call.wav`` (caller left, agent right), ``transcript.md``,
+``events.jsonl`` (every session, responder, thinker and caller event), ``metrics.json``,
+``timeline.png`` and the thinker's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from livekit.agents import AgentSession
+from redis.asyncio import Redis
+
+from responder.audio_io import CallerAudioInput, CallRecorder, CapturingAudioOutput, PlayedSegment
+from responder.call import Call
+from responder.metrics import ResponderMetrics
+from responder.models import build_session, speech_profile
+from responder.services import open_services
+from shared.config import Settings
+from shared.keys import Keys
+from shared.wire import decode_event
+from simulator.analysis import marks_for, summarize
+from simulator.caller import AgentSpeech, CallerLine, ScriptedCaller, StepTimeout
+from simulator.checks import CheckResult, evaluate, read_bookings
+from simulator.record import CallRecord, Speech, TaskSpan
+from simulator.scenario import Scenario
+from simulator.stack import Stack, running_thinker
+from simulator.timeline import render_timeline
+from simulator.transcript import write_transcript
+from simulator.voice import CallerVoice
+from tools import ToolStore
+
+log = logging.getLogger("tandem.simulator")
+
+EventListener = Callable[[dict[str, Any]], None]
+
+_AGENT_KINDS = {
+    "ack": "ack",
+    "filler": "filler",
+    "result": "result",
+    "late_notice": "notice",
+    "failure": "notice",
+    "nudge": "nudge",
+}
+
+
+@dataclass
+class RunResult:
+    """A finished call: where its artifacts are, what it measured, which checks held."""
+
+    scenario: Scenario
+    directory: Path
+    record: CallRecord
+    metrics: dict[str, Any]
+    checks: list[CheckResult]
+    error: str | None = None
+    """Why the call could not play out (a step's moment never came), if so."""
+
+    @property
+    def passed(self) -> bool:
+        """Played out and every check held."""
+        return self.error is None and all(check.passed for check in self.checks)
+
+
+@dataclass
+class _Spoken:
+    segment: int
+    started_at: float
+    kind: str
+    ended_at: float | None = None
+    interrupted: bool = False
+
+
+@dataclass
+class CallWatch:
+    """The agent as the caller and the recorder see it: its speeches (with what the floor said
+    each one was for) and whether it still has something to say."""
+
+    call: Call
+    speaker: CapturingAudioOutput
+    spoken: list[_Spoken] = field(default_factory=list)
+    _floor_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        self.speaker.add_listener(self._on_segment)
+        self.call.floor.listeners.append(self._on_floor)
+
+    def speeches(self) -> list[AgentSpeech]:
+        """Every agent speech so far."""
+        return [
+            AgentSpeech(s.started_at, s.ended_at, "answer" if s.kind == "result" else "other")
+            for s in self.spoken
+        ]
+
+    def busy(self) -> bool:
+        """Work running, an utterance waiting for the floor, or a reply being made."""
+        return bool(
+            self.call.delegator.tasks.running()
+            or self.call.floor.pending
+            or self.call.session.current_speech is not None
+        )
+
+    def tasks_submitted(self) -> int:
+        """Tasks delegated so far."""
+        return len(self.call.delegator.tasks.all())
+
+    def task_running(self) -> bool:
+        """A task is running now."""
+        return bool(self.call.delegator.tasks.running())
+
+    def _on_floor(self, what: str, utterance: Any) -> None:
+        if what == "requested":
+            self._floor_kind = _AGENT_KINDS.get(utterance.kind, utterance.kind)
+        elif self._floor_kind is not None and what != "requested":
+            self._floor_kind = None  # settled without audio of its own
+
+    def _on_segment(self, event: str, segment: PlayedSegment) -> None:
+        if event == "started" and segment.started_at is not None:
+            kind, self._floor_kind = self._floor_kind or "reply", None
+            self.spoken.append(_Spoken(segment.index, segment.started_at, kind))
+        elif event == "finished":
+            for spoken in self.spoken:
+                if spoken.segment == segment.index:
+                    spoken.ended_at = segment.ended_at
+                    spoken.interrupted = segment.interrupted
+
+
+def run_directory(root: Path, scenario: Scenario) -> Path:
+    """A fresh ``<root>/<timestamp>-<scenario>`` directory."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    directory = root / f"{stamp}-{scenario.name}"
+    suffix = 1
+    while directory.exists():
+        suffix += 1
+        directory = root / f"{stamp}-{scenario.name}-{suffix}"
+    directory.mkdir(parents=True)
+    return directory
+
+
+async def run_call(
+    stack: Stack,
+    scenario: Scenario,
+    voice: CallerVoice,
+    directory: Path,
+    *,
+    listeners: list[EventListener] | None = None,
+) -> RunResult:
+    """Play ``scenario`` as one call and write its artifacts to ``directory``."""
+    prefix = f"sim-{uuid.uuid4().hex[:10]}"
+    settings = _settings_for(stack.settings, prefix)
+    session_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
+    events: list[dict[str, Any]] = []
+    listeners = [events.append, *(listeners or [])]
+    clock = _Clock()
+
+    def emit(source: str, event: str, **fields: Any) -> None:
+        record = {"t": round(clock.now(), 3), "source": source, "event": event, **fields}
+        for listener in listeners:
+            listener(record)
+
+    async with (
+        running_thinker(
+            stack,
+            prefix=prefix,
+            think_s=scenario.thinker.think_s,
+            log_path=directory / "thinker.log",
+        ),
+        open_services(settings, stack.redis_url, ResponderMetrics()) as services,
+    ):
+        profile = speech_profile(settings, stack.offline)
+        session = build_session(
+            settings, profile=profile, vad_model=stack.vad, aec_warmup_duration=None
+        )
+        mic, speaker = CallerAudioInput(), CapturingAudioOutput()
+        session.input.audio, session.output.audio = mic, speaker
+        call = Call(session, services, session_id=session_id, literal_speech=profile.literal_speech)
+        watch = CallWatch(call, speaker)
+        call.metrics.listeners.append(
+            lambda e: emit("responder", str(e["event"]), **_without(e, "t", "event"))
+        )
+        _follow_session(session, emit)
+        caller = ScriptedCaller(mic, watch, voice, on_line=lambda line: _caller_line(line, emit))
+        clock.start()
+        recorder = CallRecorder(mic, speaker, start_time=clock.origin)
+        follower = asyncio.create_task(
+            _follow_thinker(stack.redis, Keys(prefix).events(session_id), clock, emit)
+        )
+        error: str | None = None
+        try:
+            await call.start()
+            emit("simulator", "call_started", scenario=scenario.name, profile=profile.name)
+            await asyncio.wait_for(_play(caller, scenario), scenario.timeout_s)
+        except StepTimeout as timeout:
+            error = str(timeout)
+        except TimeoutError:
+            error = f"the call did not finish within {scenario.timeout_s:g} s"
+        finally:
+            end = time.monotonic()
+            emit("simulator", "call_over", error=error)
+            await call.aclose("caller hung up")
+            await mic.aclose()
+            await speaker.aclose()
+            await _aclose_model(profile.llm)
+            await asyncio.sleep(0.3)  # the thinker's last events
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+        bookings = await read_bookings(ToolStore(services.redis, prefix, "bookings"))
+        requests = {task.number: task.request for task in call.delegator.tasks.all()}
+        responder_summary = call.metrics.summary()
+    record = _build_record(scenario, watch, caller.lines, events, requests, clock, end)
+    metrics = summarize(record, events, responder_summary)
+    checks = evaluate(scenario.checks, record=record, events=events, bookings=bookings)
+    metrics["checks"] = {"passed": sum(c.passed for c in checks), "total": len(checks)}
+    metrics["profile"] = profile.name
+    if error is not None:
+        metrics["error"] = error
+    result = RunResult(scenario, directory, record, metrics, checks, error)
+    await asyncio.to_thread(_write_artifacts, result, recorder, events, end)
+    return result
+
+
+async def _play(caller: ScriptedCaller, scenario: Scenario) -> None:
+    await caller.run(scenario.steps)
+    await caller.wait_until_agent_done(600)
+    await asyncio.sleep(scenario.tail_s)
+
+
+class _Clock:
+    """The call's one clock: seconds since the call started (monotonic), and the wall-clock
+    instant of that start for the thinker's timestamps."""
+
+    def __init__(self) -> None:
+        self.origin = time.monotonic()
+        self.wall_origin = time.time()
+
+    def start(self) -> None:
+        self.origin = time.monotonic()
+        self.wall_origin = time.time()
+
+    def now(self) -> float:
+        return time.monotonic() - self.origin
+
+    def at(self, monotonic: float) -> float:
+        return monotonic - self.origin
+
+    def at_wall_ms(self, ms: int) -> float:
+        return ms / 1000 - self.wall_origin
+
+
+def _settings_for(base: Settings, prefix: str) -> Settings:
+    """The call's settings: its own bus prefix, so runs never see each other's bookings."""
+    return base.model_copy(update={"bus": base.bus.model_copy(update={"prefix": prefix})})
+
+
+def _follow_session(session: AgentSession[Any], emit: Callable[..., None]) -> None:
+    def transcribed(event: Any) -> None:
+        if event.is_final:
+            emit("session", "caller_transcribed", text=event.transcript)
+
+    session.on("user_input_transcribed", transcribed)
+    session.on(
+        "agent_state_changed",
+        lambda e: emit("session", "agent_state", state=e.new_state),
+    )
+    session.on(
+        "user_state_changed",
+        lambda e: emit("session", "user_state", state=e.new_state),
+    )
+
+
+def _caller_line(line: CallerLine, emit: Callable[..., None]) -> None:
+    emit("caller", "line", action=line.step.action, text=line.step.text)
+
+
+async def _follow_thinker(
+    redis: Redis, stream: str, clock: _Clock, emit: Callable[..., None]
+) -> None:
+    """Every thinker event of the call's session stream, stamped on the call's clock."""
+    last = "0-0"
+    while True:
+        reply: Any = await redis.xread({stream: last}, block=200, count=100)
+        for _name, entries in reply or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                try:
+                    event = decode_event(fields)
+                except ValueError:  # the responder reports malformed events; skip them here
+                    log.debug("malformed thinker event skipped", extra={"id": entry_id})
+                    continue
+                data = event.model_dump(mode="json", exclude={"ts_ms", "v"})
+                kind = data.pop("type")
+                emit("thinker", kind, at=round(clock.at_wall_ms(event.ts_ms), 3), **data)
+
+
+async def _aclose_model(model: Any) -> None:
+    close = getattr(model, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def _without(event: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k not in keys}
+
+
+def _build_record(
+    scenario: Scenario,
+    watch: CallWatch,
+    lines: list[CallerLine],
+    events: list[dict[str, Any]],
+    requests: dict[int, str],
+    clock: _Clock,
+    end: float,
+) -> CallRecord:
+    duration = clock.at(end)
+    speech: list[Speech] = []
+    for line in lines:
+        u = line.utterance
+        if u.started_at is None:
+            continue
+        speech.append(
+            Speech(
+                "caller",
+                clock.at(u.started_at),
+                clock.at(u.ended_at or end),
+                line.step.text,
+                "backchannel" if line.step.action == "backchannel" else "line",
+                interrupted=u.cancelled,
+            )
+        )
+    messages = [
+        e for e in events if e["event"] == "message" and e.get("role") == "agent" and e.get("text")
+    ]
+    used: set[int] = set()
+    chunks = watch.speaker.recorded_chunks
+    for spoken in watch.spoken:
+        # audio paused by a barge-in stays "playing" until the framework cuts it: the speech
+        # really ended with its last sample
+        until = spoken.ended_at or end
+        heard = [c.end for c in chunks if spoken.started_at - 0.01 <= c.start <= until]
+        start, stop = clock.at(spoken.started_at), clock.at(max(heard, default=until))
+        text = ""
+        for index, message in enumerate(messages):
+            if index not in used and start <= message["t"] <= stop + 2.0:
+                used.add(index)
+                text = str(message["text"])
+                break
+        speech.append(Speech("agent", start, stop, text, spoken.kind, spoken.interrupted))
+    record = CallRecord(scenario.name, duration, speech, _tasks(events, requests, duration))
+    record.marks = marks_for(record, events)
+    return record
+
+
+def _tasks(
+    events: list[dict[str, Any]], requests: dict[int, str], duration: float
+) -> list[TaskSpan]:
+    spans: dict[int, dict[str, Any]] = {}
+    for e in events:
+        number = e.get("task")
+        if e["event"] == "task_submitted" and isinstance(number, int):
+            spans[number] = {"submitted": e["t"], "ended": None, "outcome": "open"}
+        elif isinstance(number, int) and number in spans and spans[number]["ended"] is None:
+            if e["event"] == "task_answer" and e.get("final"):
+                spans[number].update(ended=e["t"], outcome="answered")
+            elif e["event"] == "task_failed":
+                spans[number].update(ended=e["t"], outcome=str(e.get("outcome", "failed")))
+            elif e["event"] == "task_stopped":
+                spans[number].update(ended=e["t"], outcome=str(e.get("state", "cancelled")))
+    return [
+        TaskSpan(n, requests.get(n, ""), s["submitted"], s["ended"], s["outcome"])
+        for n, s in sorted(spans.items())
+        if s["submitted"] <= duration
+    ]
+
+
+def _write_artifacts(
+    result: RunResult, recorder: CallRecorder, events: list[dict[str, Any]], end: float
+) -> None:
+    directory = result.directory
+    recorder.write(directory / "call.wav", end_time=end)
+    with (directory / "events.jsonl").open("w", encoding="utf-8") as out:
+        for event in events:
+            out.write(json.dumps(event, ensure_ascii=False) + "\n")
+    checks = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks]
+    (directory / "metrics.json").write_text(
+        json.dumps({**result.metrics, "check_results": checks}, indent=2) + "\n", encoding="utf-8"
+    )
+    notes = [f"{'✓' if c.passed else '✗'} {c.name}: {c.detail}" for c in result.checks]
+    if result.error:
+        notes.insert(0, f"✗ {result.error}")
+    write_transcript(
+        result.record, directory / "transcript.md", title=result.scenario.name, notes=notes
+    )
+    render_timeline(result.record, directory / "timeline.png")
