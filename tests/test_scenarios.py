@@ -67,10 +67,8 @@ def call() -> CallRecord:
 
 def test_turns_are_timed_from_the_callers_last_sample_and_typed() -> None:
     found = turns(call(), [{"event": "task_submitted", "t": 5.5}])
-    assert [(t.type, t.first_audio_s) for t in found] == [
-        ("delegated", pytest.approx(0.6)),
-        ("after_interruption", pytest.approx(0.8)),
-    ]
+    assert [t.type for t in found] == ["delegated", "after_interruption"]
+    assert [t.first_audio_s for t in found] == pytest.approx([0.6, 0.8])
 
 
 def test_talk_over_is_agent_audio_starting_while_the_caller_speaks() -> None:
@@ -78,7 +76,8 @@ def test_talk_over_is_agent_audio_starting_while_the_caller_speaks() -> None:
     assert talk_over(record) == []
     record.speech.append(Speech("agent", 10.5, 11.5, "Over you.", "filler"))
     (mark,) = talk_over(record)
-    assert (mark.t, mark.seconds) == (10.5, pytest.approx(0.5))
+    assert mark.t == 10.5
+    assert mark.seconds == pytest.approx(0.5)
 
 
 def test_dead_air_counts_silence_beyond_a_second_while_the_caller_waits() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from responder.offline import HibariTTS
 from shared.config import Settings
 from simulator.cli import SCENARIOS
 from simulator.run import RunResult, run_call, run_directory
@@ -21,6 +22,7 @@ async def play(name: str, runs: Path) -> RunResult:
     scenario = load_scenario(SCENARIOS / f"{name}.yaml")
     async with open_stack(settings, lambda _step: None) as stack:
         assert stack.offline is not None
+        assert isinstance(stack.offline.tts, HibariTTS)
         voice = CallerVoice(stack.offline.tts)
         return await run_call(stack, scenario, voice, run_directory(runs, scenario))
 
