@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -254,8 +254,8 @@ class CallMetrics:
                 by_type.setdefault(turn.type, []).append(turn.first_audio_s)
         return {
             "turns": len(self.turns),
-            "first_audio_s": {kind: _percentiles(values) for kind, values in by_type.items()},
-            "first_filler_s": _percentiles(self.first_filler_s),
+            "first_audio_s": {kind: percentiles(values) for kind, values in by_type.items()},
+            "first_filler_s": percentiles(self.first_filler_s),
             "dead_air_s": round(self.dead_air_s, 3),
             "talk_over": {"count": self.talk_over_count, "seconds": round(self.talk_over_s, 3)},
             "respoken": self.respoken,
@@ -281,7 +281,8 @@ class CallMetrics:
             self._silence_since = None
 
 
-def _percentiles(values: list[float]) -> dict[str, float] | None:
+def percentiles(values: Sequence[float]) -> dict[str, float] | None:
+    """n, p50, p95 and max of ``values`` (None if empty)."""
     if not values:
         return None
     ordered = sorted(values)

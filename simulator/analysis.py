@@ -13,12 +13,12 @@ when each caller line ended and when agent audio started, so these figures need 
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from responder.metrics import percentiles
 from simulator.record import CallRecord, Mark
 
 DEAD_AIR_GRACE_S = 1.0
@@ -139,20 +139,6 @@ def summarize(
         "duplicate_results": duplicate_results(events),
         "tasks": dict(Counter(task.outcome for task in record.tasks)),
         "responder": responder,
-    }
-
-
-def percentiles(values: Sequence[float]) -> dict[str, float] | None:
-    """n, p50, p95 and max of ``values`` (None if empty); p95 is the nearest rank."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, -(-95 * len(ordered) // 100) - 1))
-    return {
-        "n": len(ordered),
-        "p50": round(statistics.median(ordered), 3),
-        "p95": round(ordered[rank], 3),
-        "max": round(ordered[-1], 3),
     }
 
 

@@ -47,10 +47,6 @@ class AgentWatch(Protocol):
         """Delegated tasks started so far."""
         ...
 
-    def task_running(self) -> bool:
-        """A delegated task is running now."""
-        ...
-
 
 @dataclass
 class CallerLine:
@@ -147,20 +143,18 @@ class ScriptedCaller:
             await asyncio.sleep(_POLL_S)
 
     async def _moment_into_speech(self, after_ms: int, *, answer_only: bool) -> None:
-        seen = len(self._agent.speeches())
         since = self._last_turn_end or 0.0
-        while True:
+        while True:  # an agent speech after the caller's last turn, after_ms in and still on
+            now = time.monotonic()
             for speech in self._agent.speeches():
-                fresh = speech.started_at >= since or speech.ended_at is None
-                if not fresh or (answer_only and speech.kind != "answer"):
-                    continue
-                at = speech.started_at + after_ms / 1000
-                if speech.ended_at is None and time.monotonic() >= at:
+                if (
+                    speech.ended_at is None
+                    and speech.started_at >= since
+                    and (speech.kind == "answer" or not answer_only)
+                    and now >= speech.started_at + after_ms / 1000
+                ):
                     return
-            if len(self._agent.speeches()) == seen:
-                await asyncio.sleep(_POLL_S)
-            else:
-                seen = len(self._agent.speeches())
+            await asyncio.sleep(_POLL_S)
 
     def _answered(self) -> bool:
         if self._last_turn_end is None:  # before the caller's first line: wait for the greeting

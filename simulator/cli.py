@@ -4,9 +4,11 @@ thinker, offline by default (no keys, no LiveKit server)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import platform
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from simulator.evaluate import scenario_row, targets, write_report
 from simulator.judge import judge_call, passed
 from simulator.run import RunResult, run_call, run_directory
 from simulator.scenario import Scenario, find_scenarios, load_scenario
-from simulator.stack import open_stack
+from simulator.stack import Stack, open_stack
 from simulator.voice import CallerVoice
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -77,22 +79,28 @@ def eval_command(scenarios: tuple[str, ...], repeat: int, runs_dir: Path) -> Non
         raise SystemExit(1)
 
 
+@contextlib.asynccontextmanager
+async def _ready(settings: Settings, console: Console) -> AsyncIterator[tuple[Stack, CallerVoice]]:
+    """The stack (loaded under a progress display) and the caller's voice; stopped on exit."""
+    async with contextlib.AsyncExitStack() as exits:
+        with loading(console) as progress:
+            stack = await exits.enter_async_context(open_stack(settings, progress))
+        _announce(console, stack.profile_name)
+        yield stack, _voice(stack)
+
+
 async def _demo(
     settings: Settings, scenario: Scenario, runs_dir: Path, console: Console, verbose: bool
 ) -> RunResult:
-    with loading(console) as progress:
-        stack_context = open_stack(settings, progress)
-        stack = await stack_context.__aenter__()
-    try:
-        _announce(console, stack.profile_name)
+    async with _ready(settings, console) as (stack, voice):
         console.rule(f"[bold]{scenario.name}[/]: {scenario.description.strip()}")
-        voice = _voice(stack)
-        directory = run_directory(runs_dir, scenario)
         return await run_call(
-            stack, scenario, voice, directory, listeners=[LiveTranscript(console, verbose=verbose)]
+            stack,
+            scenario,
+            voice,
+            run_directory(runs_dir, scenario),
+            listeners=[LiveTranscript(console, verbose=verbose)],
         )
-    finally:
-        await stack_context.__aexit__(None, None, None)
 
 
 async def _eval(
@@ -100,14 +108,12 @@ async def _eval(
 ) -> bool:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     root = runs_dir / f"eval-{stamp}"
-    judge = anthropic_from_env()  # with a key, Claude also judges each call against its goals
-    with loading(console) as progress:
-        stack_context = open_stack(settings, progress)
-        stack = await stack_context.__aenter__()
-    try:
-        _announce(console, stack.profile_name)
-        voice = _voice(stack)
-        rows = []
+    rows = []
+    async with contextlib.AsyncExitStack() as exits:
+        stack, voice = await exits.enter_async_context(_ready(settings, console))
+        judge = anthropic_from_env()  # with a key, Claude also judges each call against its goals
+        if judge is not None:
+            await exits.enter_async_context(judge)
         for scenario in scenarios:
             runs: list[RunResult] = []
             for attempt in range(1, repeat + 1):
@@ -119,8 +125,6 @@ async def _eval(
                 if judge is not None and scenario.goals:
                     await _judge(judge, settings.thinker.strong_model, last, console)
             rows.append(scenario_row(scenario.name, runs))
-    finally:
-        await stack_context.__aexit__(None, None, None)
     found = targets(rows)
     console.print(eval_table(rows))
     for target in found:
@@ -169,11 +173,10 @@ def _load(path: Path) -> Scenario:
         raise click.UsageError(str(error)) from None
 
 
-def _voice(stack_: object) -> CallerVoice:
+def _voice(stack: Stack) -> CallerVoice:
     from responder.offline import HibariTTS
 
-    offline = getattr(stack_, "offline", None)
-    tts = offline.tts if offline is not None else HibariTTS()
+    tts = stack.offline.tts if stack.offline is not None else HibariTTS()
     assert isinstance(tts, HibariTTS)
     return CallerVoice(tts)
 

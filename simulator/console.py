@@ -57,8 +57,9 @@ class LiveTranscript:
         if source == "caller" and name == "line":
             tag = "" if e["action"] == "say" else f" [dim]({e['action'].replace('_', '-')})[/]"
             return f"[bold cyan]caller[/]{tag}  {_escape(e['text'])}"
-        if source == "session" and name == "caller_transcribed" and self._verbose:
-            return f"[dim]        heard: {_escape(e['text'])}[/]"
+        heard = e.get("data", {})
+        if name == "user_input_transcribed" and heard.get("is_final") and self._verbose:
+            return f"[dim]        heard: {_escape(str(heard['transcript']))}[/]"
         if name == "message" and e.get("role") == "agent" and e.get("text"):
             cut = " [red](cut off)[/]" if e.get("interrupted") else ""
             return f"[bold green]agent[/]   {_escape(str(e['text']))}{cut}"

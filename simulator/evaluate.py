@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulator.analysis import percentiles
+from responder.metrics import percentiles
 from simulator.run import RunResult
 
 DIRECT_P50_S = 0.7

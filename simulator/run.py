@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -21,16 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from livekit.agents import AgentSession
-from redis.asyncio import Redis
+from livekit.agents.voice.events import EventTypes
 
 from responder.audio_io import CallerAudioInput, CallRecorder, CapturingAudioOutput, PlayedSegment
 from responder.call import Call
 from responder.metrics import ResponderMetrics
 from responder.models import build_session, speech_profile
 from responder.services import open_services
+from shared.bus import SessionLink
 from shared.config import Settings
-from shared.keys import Keys
-from shared.wire import decode_event
 from simulator.analysis import marks_for, summarize
 from simulator.caller import AgentSpeech, CallerLine, ScriptedCaller, StepTimeout
 from simulator.checks import CheckResult, evaluate, read_bookings
@@ -41,8 +39,6 @@ from simulator.timeline import render_timeline
 from simulator.transcript import write_transcript
 from simulator.voice import CallerVoice
 from tools import ToolStore
-
-log = logging.getLogger("tandem.simulator")
 
 EventListener = Callable[[dict[str, Any]], None]
 
@@ -116,15 +112,10 @@ class CallWatch:
         """Tasks delegated so far."""
         return len(self.call.delegator.tasks.all())
 
-    def task_running(self) -> bool:
-        """A task is running now."""
-        return bool(self.call.delegator.tasks.running())
-
     def _on_floor(self, what: str, utterance: Any) -> None:
-        if what == "requested":
-            self._floor_kind = _AGENT_KINDS.get(utterance.kind, utterance.kind)
-        elif self._floor_kind is not None and what != "requested":
-            self._floor_kind = None  # settled without audio of its own
+        # a requested utterance names the next agent speech; one that settles first had none
+        requested = what == "requested"
+        self._floor_kind = _AGENT_KINDS.get(utterance.kind, utterance.kind) if requested else None
 
     def _on_segment(self, event: str, segment: PlayedSegment) -> None:
         if event == "started" and segment.started_at is not None:
@@ -195,7 +186,7 @@ async def run_call(
         clock.start()
         recorder = CallRecorder(mic, speaker, start_time=clock.origin)
         follower = asyncio.create_task(
-            _follow_thinker(stack.redis, Keys(prefix).events(session_id), clock, emit)
+            _follow_thinker(services.bus.session(session_id), clock, emit)
         )
         error: str | None = None
         try:
@@ -265,44 +256,44 @@ def _settings_for(base: Settings, prefix: str) -> Settings:
     return base.model_copy(update={"bus": base.bus.model_copy(update={"prefix": prefix})})
 
 
-def _follow_session(session: AgentSession[Any], emit: Callable[..., None]) -> None:
-    def transcribed(event: Any) -> None:
-        if event.is_final:
-            emit("session", "caller_transcribed", text=event.transcript)
+_SESSION_EVENTS: tuple[EventTypes, ...] = (
+    "user_input_transcribed",
+    "user_state_changed",
+    "agent_state_changed",
+    "speech_created",
+    "function_tools_executed",
+    "metrics_collected",
+    "agent_false_interruption",
+    "error",
+    "close",
+)
 
-    session.on("user_input_transcribed", transcribed)
-    session.on(
-        "agent_state_changed",
-        lambda e: emit("session", "agent_state", state=e.new_state),
-    )
-    session.on(
-        "user_state_changed",
-        lambda e: emit("session", "user_state", state=e.new_state),
-    )
+
+def _follow_session(session: AgentSession[Any], emit: Callable[..., None]) -> None:
+    """Every session event of interest, as JSON (what cannot be serialised is its repr)."""
+
+    def forward(name: EventTypes) -> Callable[[Any], None]:
+        def on_event(event: Any) -> None:
+            data = event.model_dump(
+                mode="json", exclude={"type", "created_at", "speech_handle"}, fallback=repr
+            )
+            emit("session", name, data=data)  # nested: its fields may be named "source"
+
+        return on_event
+
+    for name in _SESSION_EVENTS:
+        session.on(name, forward(name))
 
 
 def _caller_line(line: CallerLine, emit: Callable[..., None]) -> None:
     emit("caller", "line", action=line.step.action, text=line.step.text)
 
 
-async def _follow_thinker(
-    redis: Redis, stream: str, clock: _Clock, emit: Callable[..., None]
-) -> None:
+async def _follow_thinker(link: SessionLink, clock: _Clock, emit: Callable[..., None]) -> None:
     """Every thinker event of the call's session stream, stamped on the call's clock."""
-    last = "0-0"
-    while True:
-        reply: Any = await redis.xread({stream: last}, block=200, count=100)
-        for _name, entries in reply or []:
-            for entry_id, fields in entries:
-                last = entry_id
-                try:
-                    event = decode_event(fields)
-                except ValueError:  # the responder reports malformed events; skip them here
-                    log.debug("malformed thinker event skipped", extra={"id": entry_id})
-                    continue
-                data = event.model_dump(mode="json", exclude={"ts_ms", "v"})
-                kind = data.pop("type")
-                emit("thinker", kind, at=round(clock.at_wall_ms(event.ts_ms), 3), **data)
+    async for event in link.events():
+        data = event.model_dump(mode="json", exclude={"ts_ms", "v"})
+        emit("thinker", data.pop("type"), at=round(clock.at_wall_ms(event.ts_ms), 3), **data)
 
 
 async def _aclose_model(model: Any) -> None:

@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from livekit.agents import vad
 from livekit.plugins import silero  # noqa: F401  (plugins must register on the main thread)
@@ -148,10 +147,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _tail(path: Path, lines: int = 3) -> str:
-    with contextlib.suppress(OSError), path.open(encoding="utf-8", errors="replace") as file:
-        return " | ".join(line.strip() for line in _last(file, lines))
+    with contextlib.suppress(OSError):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return " | ".join(line.strip() for line in text.splitlines()[-lines:])
     return ""
-
-
-def _last(file: IO[str], n: int) -> list[str]:
-    return file.readlines()[-n:]

@@ -6,6 +6,7 @@ import json
 
 from livekit.agents import llm
 
+from responder.backchannel import is_backchannel
 from responder.offline.brain import GREETING_LINE, OFF_DOMAIN_LINE, decide, relevant_part
 from responder.prompts import GREETING
 
@@ -156,3 +157,8 @@ def test_long_answers_are_cut_to_what_was_asked() -> None:
         "Vegan options: bruschetta, spaghetti aglio olio e peperoncino, and the lemon sorbet."
     )
     assert relevant_part("We open at noon.", "anything") == "We open at noon."
+
+
+def test_listening_noises_are_backchannels_and_requests_are_not() -> None:
+    assert all(is_backchannel(t) for t in ("Uh huh.", "Mm-hm", "Okay.", "Right, right.", "Yeah"))
+    assert not any(is_backchannel(t) for t in ("", "Yes, book it.", "Okay, make it five."))

@@ -402,15 +402,17 @@ class FrontDeskBrain(llm.LLM[Any]):
         extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
     ) -> llm.LLMStream:
         """Decide on the conversation and stream the decision as one response."""
-        return _DecisionStream(
+        return DecisionStream(
             self, decide(chat_ctx.items), chat_ctx=chat_ctx, tools=tools or [], conn=conn_options
         )
 
 
-class _DecisionStream(llm.LLMStream):
+class DecisionStream(llm.LLMStream):
+    """One :class:`Decision` streamed as an LLM response: its text, then its tool calls."""
+
     def __init__(
         self,
-        brain: FrontDeskBrain,
+        brain: llm.LLM[Any],
         decision: Decision,
         *,
         chat_ctx: llm.ChatContext,

@@ -3,14 +3,14 @@ scripted reply (text and/or tool calls); an unscripted call fails the test."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from livekit.agents import APIConnectOptions, llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+
+from responder.offline.brain import Decision, DecisionStream
 
 
 @dataclass
@@ -42,35 +42,11 @@ class ScriptedLLM(llm.LLM[Any]):
         if not self.turns:
             raise AssertionError("the model was called more often than scripted")
         self.contexts.append(chat_ctx.copy())
-        return _Stream(
-            self, self.turns.popleft(), chat_ctx=chat_ctx, tools=tools or [], conn=conn_options
+        turn = self.turns.popleft()
+        return DecisionStream(
+            self,
+            Decision(turn.text or "", turn.calls),
+            chat_ctx=chat_ctx,
+            tools=tools or [],
+            conn=conn_options,
         )
-
-
-class _Stream(llm.LLMStream):
-    def __init__(
-        self,
-        model: ScriptedLLM,
-        turn: Turn,
-        *,
-        chat_ctx: llm.ChatContext,
-        tools: list[llm.Tool],
-        conn: APIConnectOptions,
-    ) -> None:
-        super().__init__(model, chat_ctx=chat_ctx, tools=tools, conn_options=conn)
-        self._turn = turn
-
-    async def _run(self) -> None:
-        chunk_id = uuid.uuid4().hex
-        if self._turn.text:
-            delta = llm.ChoiceDelta(role="assistant", content=self._turn.text)
-            self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, delta=delta))
-        calls = [
-            llm.FunctionToolCall(
-                name=name, arguments=json.dumps(arguments), call_id=f"call_{uuid.uuid4().hex[:8]}"
-            )
-            for name, arguments in self._turn.calls
-        ]
-        if calls:
-            delta = llm.ChoiceDelta(role="assistant", tool_calls=calls)
-            self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, delta=delta))
