@@ -165,9 +165,16 @@ def build_session(
     vad_model: vad.VAD,
     **overrides: Any,
 ) -> AgentSession[Any]:
-    """An ``AgentSession`` wired the tandem way (explicit VAD, turn options from settings)."""
+    """An ``AgentSession`` wired the tandem way (explicit VAD, turn options from settings).
+
+    A non-streaming STT (Whisper) is wrapped in :class:`~responder.offline.SpeculativeSTT`, which
+    transcribes during the VAD's end-of-speech silence rather than after it."""
     options = session_options(settings.responder, profile.name) | overrides
-    if profile.stt is not None:
+    if profile.stt is not None and not profile.stt.capabilities.streaming:
+        from responder.offline import SpeculativeSTT
+
+        options["stt"] = SpeculativeSTT(stt=profile.stt, vad=vad_model)
+    elif profile.stt is not None:
         options["stt"] = profile.stt
     if profile.tts is not None:
         options["tts"] = profile.tts

@@ -22,7 +22,7 @@ from simulator.claude import anthropic_from_env
 from simulator.console import LiveTranscript, eval_table, loading, run_table
 from simulator.evaluate import scenario_row, targets, write_report
 from simulator.judge import judge_call, passed
-from simulator.run import RunResult, run_call, run_directory
+from simulator.run import PersonaMode, RunResult, run_call, run_directory, write_metrics
 from simulator.scenario import Scenario, find_scenarios, load_scenario
 from simulator.stack import Stack, open_stack
 from simulator.voice import CallerVoice
@@ -40,13 +40,21 @@ _runs_option = click.option(
     show_default=True,
     help="Where each call's artifacts go.",
 )
+_persona_option = click.option(
+    "--persona",
+    is_flag=True,
+    help="Claude plays each scenario's persona after its goals instead of the scripted steps "
+    "(needs ANTHROPIC_API_KEY).",
+)
+NO_KEY = "--persona needs ANTHROPIC_API_KEY: Claude plays the caller and judges the goals"
 
 
 @click.command("demo")
 @click.argument("scenario", required=False, default=DEMO_SCENARIO)
 @_runs_option
+@_persona_option
 @click.option("--verbose", is_flag=True, help="Also show what the agent heard (the STT).")
-def demo_command(scenario: str, runs_dir: Path, verbose: bool) -> None:
+def demo_command(scenario: str, runs_dir: Path, persona: bool, verbose: bool) -> None:
     """Run one simulated phone call and show it live (default: a booking with a barge-in).
 
     SCENARIO is a name from scenarios/ or a path to a scenario file. Offline without keys:
@@ -54,9 +62,8 @@ def demo_command(scenario: str, runs_dir: Path, verbose: bool) -> None:
     rule-based brain for Claude.
     """
     settings, console = _prepare()
-    (path,) = _scenario_paths([scenario])
-    loaded = _load(path)
-    result = asyncio.run(_demo(settings, loaded, runs_dir, console, verbose))
+    (loaded,) = _selection((scenario,), persona=persona)
+    result = asyncio.run(_demo(settings, loaded, runs_dir, console, verbose, persona))
     console.print(run_table(result))
     if not result.passed:
         raise SystemExit(1)
@@ -66,15 +73,18 @@ def demo_command(scenario: str, runs_dir: Path, verbose: bool) -> None:
 @click.argument("scenarios", nargs=-1)
 @click.option("--repeat", "-k", type=click.IntRange(1, 50), default=1, show_default=True)
 @_runs_option
-def eval_command(scenarios: tuple[str, ...], repeat: int, runs_dir: Path) -> None:
+@_persona_option
+def eval_command(scenarios: tuple[str, ...], repeat: int, runs_dir: Path, persona: bool) -> None:
     """Run scenarios (all of scenarios/ by default) REPEAT times each and report.
 
     Prints a table per scenario (checks passed, pass^k: every run passed, latency) and checks
-    the targets; writes report.md and report.json under RUNS/eval-<timestamp>/.
+    the targets; writes report.md and report.json under RUNS/eval-<timestamp>/. With --persona
+    every named scenario needs a persona and goals; without names, the scenarios that have them
+    run.
     """
     settings, console = _prepare()
-    loaded = [_load(path) for path in _scenario_paths(list(scenarios))]
-    ok = asyncio.run(_eval(settings, loaded, repeat, runs_dir, console))
+    loaded = _selection(scenarios, persona=persona)
+    ok = asyncio.run(_eval(settings, loaded, repeat, runs_dir, console, persona))
     if not ok:
         raise SystemExit(1)
 
@@ -90,9 +100,16 @@ async def _ready(settings: Settings, console: Console) -> AsyncIterator[tuple[St
 
 
 async def _demo(
-    settings: Settings, scenario: Scenario, runs_dir: Path, console: Console, verbose: bool
+    settings: Settings,
+    scenario: Scenario,
+    runs_dir: Path,
+    console: Console,
+    verbose: bool,
+    persona: bool,
 ) -> RunResult:
-    async with _ready(settings, console) as (stack, voice):
+    async with contextlib.AsyncExitStack() as exits:
+        claude = await _claude(exits, required=True) if persona else None
+        stack, voice = await exits.enter_async_context(_ready(settings, console))
         console.rule(f"[bold]{scenario.name}[/]: {scenario.description.strip()}")
         return await run_call(
             stack,
@@ -100,30 +117,37 @@ async def _demo(
             voice,
             run_directory(runs_dir, scenario),
             listeners=[LiveTranscript(console, verbose=verbose)],
+            persona=_persona_mode(claude, settings, persona),
         )
 
 
 async def _eval(
-    settings: Settings, scenarios: list[Scenario], repeat: int, runs_dir: Path, console: Console
+    settings: Settings,
+    scenarios: list[Scenario],
+    repeat: int,
+    runs_dir: Path,
+    console: Console,
+    persona: bool,
 ) -> bool:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     root = runs_dir / f"eval-{stamp}"
     rows = []
     async with contextlib.AsyncExitStack() as exits:
+        # with a key, Claude also judges each call against its goals
+        judge = await _claude(exits, required=persona)
         stack, voice = await exits.enter_async_context(_ready(settings, console))
-        judge = anthropic_from_env()  # with a key, Claude also judges each call against its goals
-        if judge is not None:
-            await exits.enter_async_context(judge)
+        mode = _persona_mode(judge, settings, persona)
         for scenario in scenarios:
             runs: list[RunResult] = []
             for attempt in range(1, repeat + 1):
                 console.print(f"[bold]{scenario.name}[/] run {attempt}/{repeat} …")
-                runs.append(await run_call(stack, scenario, voice, run_directory(root, scenario)))
+                directory = run_directory(root, scenario)
+                runs.append(await run_call(stack, scenario, voice, directory, persona=mode))
                 last = runs[-1]
                 verdict = "[green]passed[/]" if last.passed else "[red]failed[/]"
                 console.print(f"  {verdict}  {last.directory}")
                 if judge is not None and scenario.goals:
-                    await _judge(judge, settings.thinker.strong_model, last, console)
+                    await judge_run(judge, settings.thinker.strong_model, last, console)
             rows.append(scenario_row(scenario.name, runs))
     found = targets(rows)
     console.print(eval_table(rows))
@@ -135,17 +159,40 @@ async def _eval(
     return all(row["pass_k"] for row in rows)
 
 
-async def _judge(client: AsyncAnthropic, model: str, run: RunResult, console: Console) -> None:
+async def judge_run(client: AsyncAnthropic, model: str, run: RunResult, console: Console) -> None:
     """Claude's yes/no verdict per goal of the finished call, added to its metrics."""
     transcript = [(s.who, s.text) for s in sorted(run.record.speech, key=lambda s: s.start)]
     verdicts = await judge_call(
         client, model, goals=run.scenario.goals, transcript=transcript, final=True
     )
     run.metrics["judge"] = [v.__dict__ for v in verdicts]
+    write_metrics(run)
     for verdict in verdicts:
         console.print(f"  judge: {verdict.verdict} - {verdict.goal} ({verdict.reason})")
     if not passed(verdicts):
         run.error = run.error or "the judge found a goal not met"
+
+
+async def _claude(exits: contextlib.AsyncExitStack, *, required: bool) -> AsyncAnthropic | None:
+    """The Claude client (closed with ``exits``), or None without ``ANTHROPIC_API_KEY``; when
+    ``required`` (``--persona``) a missing key ends the command with one line, before any model
+    loads."""
+    client = anthropic_from_env()
+    if client is None:
+        if required:
+            raise click.ClickException(NO_KEY)
+        return None
+    return await exits.enter_async_context(client)
+
+
+def _persona_mode(
+    client: AsyncAnthropic | None, settings: Settings, persona: bool
+) -> PersonaMode | None:
+    """With ``--persona``: Claude as the caller and the mid-call judge, on the final judge's
+    model."""
+    if not persona or client is None:
+        return None
+    return PersonaMode(client, settings.thinker.strong_model)
 
 
 def _prepare() -> tuple[Settings, Console]:
@@ -166,9 +213,18 @@ def _scenario_paths(selection: list[str]) -> list[Path]:
         raise click.UsageError(str(error)) from None
 
 
-def _load(path: Path) -> Scenario:
+def _selection(names: tuple[str, ...], *, persona: bool) -> list[Scenario]:
+    """The scenarios to play. With ``persona`` each named one needs a persona and goals; with no
+    names, every shipped scenario (only those that have both, with ``persona``)."""
+    paths = _scenario_paths(list(names))
+    if persona and not names:
+        return [s for s in map(_load, paths) if s.missing_for_persona is None]
+    return [_load(path, persona=persona) for path in paths]
+
+
+def _load(path: Path, *, persona: bool = False) -> Scenario:
     try:
-        return load_scenario(path)
+        return load_scenario(path, persona=persona)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
 

@@ -77,6 +77,11 @@ class LiveTranscript:
             return simple[name]
         if name == "task_answer" and e.get("final"):
             return f"[yellow]✓ {task} answered[/]"
+        if name == "goal_verdicts":
+            rulings = ", ".join(str(v["verdict"]) for v in e.get("verdicts", []))
+            return f"[blue]  judge so far: {_escape(rulings)}[/]"
+        if source == "caller" and name == "hang_up":
+            return f"[bold cyan]caller[/]  hangs up [dim]({e.get('reason')})[/]"
         if source == "simulator" and name == "call_over" and e.get("error"):
             return f"[red]call stopped: {_escape(str(e['error']))}[/]"
         return None

@@ -1,6 +1,9 @@
 """One simulated call, end to end: the real responder ``Call`` (session, delegation, floor) on
 room-less audio, a real thinker process, the scripted caller, and the run's artifacts.
 
+The caller follows the scenario's steps, or, in persona mode (:class:`PersonaMode`), Claude plays
+the scenario's persona after its goals, line by line, while a judge watches the goals.
+
 ``runs/<timestamp>-<scenario>/`` gets ``call.wav`` (caller left, agent right), ``transcript.md``,
 ``events.jsonl`` (every session, responder, thinker and caller event), ``metrics.json``,
 ``timeline.png`` and the thinker's log.
@@ -14,11 +17,12 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
+from anthropic import AsyncAnthropic
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import EventTypes
 
@@ -29,11 +33,14 @@ from responder.models import build_session, speech_profile
 from responder.services import open_services
 from shared.bus import SessionLink
 from shared.config import Settings
+from shared.errors import UpstreamError
 from simulator.analysis import marks_for, summarize
 from simulator.caller import AgentSpeech, CallerLine, ScriptedCaller, StepTimeout
 from simulator.checks import CheckResult, evaluate, read_bookings
+from simulator.judge import JudgeError, all_settled, judge_call
+from simulator.persona import PersonaCaller, PersonaError
 from simulator.record import CallRecord, Speech, TaskSpan
-from simulator.scenario import Scenario
+from simulator.scenario import Scenario, Step
 from simulator.stack import Stack, running_thinker
 from simulator.timeline import render_timeline
 from simulator.transcript import write_transcript
@@ -41,6 +48,15 @@ from simulator.voice import CallerVoice
 from tools import ToolStore
 
 EventListener = Callable[[dict[str, Any]], None]
+
+MAX_PERSONA_TURNS = 12
+"""Most lines a persona caller says; after the last one is answered, the caller hangs up."""
+PERSONA_PAUSE_MS = 700
+"""Agent silence the persona caller waits for before its next line: a natural pause."""
+
+HangUp = Literal["persona", "goals_settled", "max_turns"]
+"""Why a persona call ended: the persona hung up, the judge settled every goal, or the persona
+said its :data:`MAX_PERSONA_TURNS` lines."""
 
 _AGENT_KINDS = {
     "ack": "ack",
@@ -128,6 +144,27 @@ class CallWatch:
                     spoken.interrupted = segment.interrupted
 
 
+@dataclass(frozen=True)
+class PersonaMode:
+    """Play a call with Claude as the caller: ``model`` plays the scenario's ``persona`` after its
+    ``goals`` instead of the scripted steps, and judges the goals as the call goes."""
+
+    client: AsyncAnthropic
+    model: str
+
+
+class PersonaVoice(Protocol):
+    """What the persona loop needs of the caller (a :class:`~simulator.caller.ScriptedCaller`)."""
+
+    async def speak(self, step: Step) -> object:
+        """Say ``step``'s words now and wait until they are out."""
+        ...
+
+    async def wait_until_agent_done(self, silence_ms: int) -> None:
+        """Until the agent has answered, has nothing more coming and is silent ``silence_ms``."""
+        ...
+
+
 def run_directory(root: Path, scenario: Scenario) -> Path:
     """A fresh ``<root>/<timestamp>-<scenario>`` directory."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -147,8 +184,15 @@ async def run_call(
     directory: Path,
     *,
     listeners: list[EventListener] | None = None,
+    persona: PersonaMode | None = None,
 ) -> RunResult:
-    """Play ``scenario`` as one call and write its artifacts to ``directory``."""
+    """Play ``scenario`` as one call and write its artifacts to ``directory``.
+
+    The caller follows the scenario's steps, or with ``persona`` Claude plays the caller (see
+    :func:`converse`; the scenario needs ``persona`` and ``goals``). Either way the scenario's
+    checks are evaluated afterwards. A failed persona or judge request fails the run (its
+    ``error``), as does a call outlasting ``timeout_s``.
+    """
     prefix = f"sim-{uuid.uuid4().hex[:10]}"
     settings = _settings_for(stack.settings, prefix)
     session_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
@@ -191,10 +235,21 @@ async def run_call(
         error: str | None = None
         try:
             await call.start()
-            emit("simulator", "call_started", scenario=scenario.name, profile=profile.name)
-            await asyncio.wait_for(_play(caller, scenario), scenario.timeout_s)
-        except StepTimeout as timeout:
-            error = str(timeout)
+            emit(
+                "simulator",
+                "call_started",
+                scenario=scenario.name,
+                profile=profile.name,
+                caller="script" if persona is None else "persona",
+            )
+            play = (
+                _play(caller, scenario)
+                if persona is None
+                else converse(caller, scenario, persona, events, emit)
+            )
+            await asyncio.wait_for(play, scenario.timeout_s)
+        except (StepTimeout, PersonaError, JudgeError, UpstreamError) as failure:
+            error = str(failure)
         except TimeoutError:
             error = f"the call did not finish within {scenario.timeout_s:g} s"
         finally:
@@ -227,6 +282,77 @@ async def _play(caller: ScriptedCaller, scenario: Scenario) -> None:
     await caller.run(scenario.steps)
     await caller.wait_until_agent_done(600)
     await asyncio.sleep(scenario.tail_s)
+
+
+async def converse(
+    caller: PersonaVoice,
+    scenario: Scenario,
+    mode: PersonaMode,
+    events: list[dict[str, Any]],
+    emit: Callable[..., None],
+) -> HangUp:
+    """The persona's side of the call, from the agent's greeting until the caller hangs up.
+
+    In turn: wait for the agent to finish (:data:`PERSONA_PAUSE_MS` of silence), ask the persona
+    for its next line on the transcript so far (read from ``events``: the caller's ``line`` and
+    the agent's ``message`` events) and speak it. Once the agent has answered a line, the judge
+    rules on the goals (``final=False``); the call ends when every goal is settled, when the
+    persona hangs up, or after :data:`MAX_PERSONA_TURNS` lines. Emits each ruling
+    (``simulator``/``goal_verdicts``) and the hang-up (``caller``/``hang_up`` with the reason);
+    the lines are the caller's ``line`` events. Then the scenario's ``tail_s`` is recorded.
+    """
+    reason = await _persona_turns(caller, scenario, mode, events, emit)
+    emit("caller", "hang_up", reason=reason)
+    await asyncio.sleep(scenario.tail_s)
+    return reason
+
+
+async def _persona_turns(
+    caller: PersonaVoice,
+    scenario: Scenario,
+    mode: PersonaMode,
+    events: list[dict[str, Any]],
+    emit: Callable[..., None],
+) -> HangUp:
+    persona = PersonaCaller(mode.client, mode.model, persona=scenario.persona, goals=scenario.goals)
+    await caller.wait_until_agent_done(PERSONA_PAUSE_MS)  # the greeting
+    for _ in range(MAX_PERSONA_TURNS):
+        line = await persona.next_line(_said(events))
+        if line is None:
+            return "persona"
+        await caller.speak(Step(say=line))
+        await caller.wait_until_agent_done(PERSONA_PAUSE_MS)
+        verdicts = await judge_call(
+            mode.client, mode.model, goals=scenario.goals, transcript=_said(events), final=False
+        )
+        emit("simulator", "goal_verdicts", final=False, verdicts=[asdict(v) for v in verdicts])
+        if all_settled(verdicts):
+            return "goals_settled"
+    return "max_turns"
+
+
+def _said(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The call so far as ``(speaker, text)`` pairs in order: the caller's lines as spoken and
+    the agent's messages (its greeting first)."""
+    transcript: list[tuple[str, str]] = []
+    for event in events:
+        text = event.get("text")
+        if not isinstance(text, str) or not text.strip():
+            continue
+        if event["source"] == "caller" and event["event"] == "line":
+            transcript.append(("caller", text))
+        elif event["event"] == "message" and event.get("role") == "agent":
+            transcript.append(("agent", text))
+    return transcript
+
+
+def write_metrics(result: RunResult) -> None:
+    """``metrics.json`` of a run: its metrics and each check's outcome (written again when a
+    judge adds its verdicts)."""
+    checks = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks]
+    (result.directory / "metrics.json").write_text(
+        json.dumps({**result.metrics, "check_results": checks}, indent=2) + "\n", encoding="utf-8"
+    )
 
 
 class _Clock:
@@ -384,10 +510,7 @@ def _write_artifacts(
     with (directory / "events.jsonl").open("w", encoding="utf-8") as out:
         for event in events:
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
-    checks = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks]
-    (directory / "metrics.json").write_text(
-        json.dumps({**result.metrics, "check_results": checks}, indent=2) + "\n", encoding="utf-8"
-    )
+    write_metrics(result)
     notes = [f"{'✓' if c.passed else '✗'} {c.name}: {c.detail}" for c in result.checks]
     if result.error:
         notes.insert(0, f"✗ {result.error}")

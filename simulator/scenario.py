@@ -15,6 +15,7 @@ A scenario is a YAML file (see ``scenarios/``)::
       - no_duplicate_bookings: true
       - agent_mentioned: time
     goals: [The caller has a table for five on Friday at eight under Rivera.]
+    persona: Ana Rivera, brisk and friendly; says four people, then corrects it to five.
 
 Steps, in order (each waits for its moment, then acts):
 
@@ -26,6 +27,9 @@ Steps, in order (each waits for its moment, then acts):
 - ``correct``: speak while a delegated task is running, ``after_silence_ms`` after the agent's
   acknowledgement: the caller corrects themselves mid-task.
 - ``silence_s``: wait until the agent is done, then stay silent that long.
+
+``goals`` are for the Claude judge; ``persona`` (with ``goals``) lets Claude play the caller
+instead of the steps (``tandem eval --persona``).
 
 Bad files fail with one message naming the file and the field.
 """
@@ -162,9 +166,20 @@ class Scenario(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 120.0
     """Longest the whole call may take."""
 
+    @property
+    def missing_for_persona(self) -> str | None:
+        """The first field a persona caller needs that is not given (``persona``, ``goals``)."""
+        if not self.persona.strip():
+            return "persona"
+        return None if self.goals else "goals"
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate one scenario file; ``ConfigError`` names the file and the problem."""
+
+def load_scenario(path: str | Path, *, persona: bool = False) -> Scenario:
+    """Read and validate one scenario file; ``ConfigError`` names the file and the problem.
+
+    ``persona``: the call is to be played by the persona caller, so ``persona`` and ``goals``
+    must be given.
+    """
     path = Path(path)
     try:
         raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -175,12 +190,15 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a scenario is a mapping with 'name' and 'steps'")
     try:
-        return Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{path}: {where}: {message}") from None
+    if persona and (missing := scenario.missing_for_persona):
+        raise ConfigError(f"{path}: {missing}: needed to play the call with a persona")
+    return scenario
 
 
 def find_scenarios(selection: list[str], directory: Path) -> list[Path]:

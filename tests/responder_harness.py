@@ -182,9 +182,12 @@ async def call_under_test(
     brain: TimedBrain,
     *,
     greeting: str | None = None,
+    away_after_s: float | None = None,
     **responder_overrides: Any,
 ) -> AsyncIterator[CallUnderTest]:
-    """A started call; on exit the call is ended and the fake checked for unscripted requests."""
+    """A started call; on exit the call is ended and the fake checked for unscripted requests.
+
+    ``away_after_s``: the silence after which the caller counts as away (None: never)."""
     registry = ToolRegistry.discover()
     registry.tools[slow_lookup.name] = slow_lookup
     async with (
@@ -212,7 +215,7 @@ async def call_under_test(
                 profile=SpeechProfile("realtime", llm=model),
                 vad_model=shared_vad(),
                 aec_warmup_duration=None,
-                user_away_timeout=None,
+                user_away_timeout=away_after_s,
             )
             caller, speaker = CallerAudioInput(), CapturingAudioOutput()
             session.input.audio = caller

@@ -54,6 +54,13 @@ def test_greets_and_makes_small_talk_itself() -> None:
     assert decide([PERSONA, user("Can you sing me a song?")]).text == OFF_DOMAIN_LINE
 
 
+def test_a_caller_back_from_a_silence_is_welcomed_not_turned_away() -> None:
+    nudged = [PERSONA, user("Hi."), agent("Hello!"), agent("Are you still there?")]
+    assert decide([*nudged, user("Yes, sorry.")]).text == "No problem. How can I help?"
+    both = decide([*nudged, user("Yes sorry. When do you close tonight?")])
+    assert both.calls == [("delegate", {"request": "Yes sorry. When do you close tonight?"})]
+
+
 def test_restaurant_requests_are_acknowledged_and_delegated_in_one_response() -> None:
     reply = decide([PERSONA, user("I'd like a table for four on Friday at 8 under Rivera.")])
     assert reply.text == "Let me check that for you."

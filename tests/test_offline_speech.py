@@ -16,11 +16,17 @@ from typing import Any
 import numpy as np
 import pytest
 from livekit import rtc
-from livekit.agents import stt, tts, vad
+from livekit.agents import LanguageCode, stt, tts, vad
 from livekit.plugins import silero
 
 from responder.audio_io import Int16Array, resample
-from responder.offline import HibariTTS, WhisperSTT
+from responder.offline import HibariTTS, SpeculativeSTT, WhisperSTT
+from responder.offline.whisper_stt import (
+    MIN_CONTEXT_FRAMES,
+    WINDOW_FRAMES,
+    context_frames,
+    max_tokens,
+)
 
 RATE = 24_000
 UTTERANCE = "I would like a table for four on Friday at eight."
@@ -197,17 +203,28 @@ async def test_silence_is_an_empty_transcript(whisper: WhisperSTT, samples: Int1
     assert await transcript(whisper, frames_of(samples)) == ""
 
 
+@pytest.mark.parametrize("line", ["Okay.", "Right.", "Hi.", "Thank you."])
+async def test_a_short_line_is_heard_once(whisper: WhisperSTT, voice: HibariTTS, line: str) -> None:
+    """The encoder reads a short context, not Whisper's 30 s window; too short a context makes
+    tiny.en repeat a one-word line ("Okay. Okay. Okay.")."""
+    samples = np.concatenate([silence(0.2), voice.render(line), silence(0.3)])
+    assert words(await transcript(whisper, frames_of(samples))) == words(line)
+
+
+def test_the_encoder_context_covers_the_speech_in_whole_seconds() -> None:
+    assert context_frames(80) == MIN_CONTEXT_FRAMES  # a one-word line: the least context
+    assert context_frames(2_000) == 2_100  # 20 s of speech, half a second of margin, rounded up
+    assert context_frames(2_999) == WINDOW_FRAMES  # never more than the window
+    assert max_tokens(300) > len(["I", "would", "like", "a", "table", "for", "four"]) * 2
+
+
 async def test_a_vad_cut_utterance_becomes_one_final_transcript(
     whisper: WhisperSTT, silero_vad: vad.VAD, utterance: Int16Array
 ) -> None:
     """What the session does with a non-streaming STT: silero cuts, Whisper transcribes."""
-    adapter = stt.StreamAdapter(stt=whisper, vad=silero_vad)
+    adapter = SpeculativeSTT(stt=whisper, vad=silero_vad)
     audio = np.concatenate([silence(0.5), utterance, silence(1.5)])
-    async with adapter.stream() as stream:
-        for frame in frames_of(audio):
-            stream.push_frame(frame)
-        stream.end_input()
-        events = [event async for event in stream]
+    events = await stream_through(adapter, audio)
     await adapter.aclose()
 
     assert [event.type for event in events] == [
@@ -217,6 +234,79 @@ async def test_a_vad_cut_utterance_becomes_one_final_transcript(
     ]
     heard = words(events[-1].alternatives[0].text)
     assert {"table", "friday"} <= heard
+
+
+class DurationSTT(stt.STT[Any]):
+    """A non-streaming STT that "hears" how long its audio is, and logs each request."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
+        self.log = log
+
+    async def _recognize_impl(self, buffer: Any, **_: Any) -> stt.SpeechEvent:
+        seconds = len(pcm_of(buffer if isinstance(buffer, list) else [buffer])) / RATE
+        self.log.append(f"recognize {seconds:.2f}")
+        heard = stt.SpeechData(language=LanguageCode("en"), text=f"{seconds:.2f}")
+        return stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT, alternatives=[heard])
+
+
+def voiced(samples: Int16Array) -> Int16Array:
+    """``samples`` from the first to the last audible sample."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 300)
+    return samples[loud[0] : loud[-1] + 1]
+
+
+async def stream_through(
+    adapter: stt.STT[Any], audio: Int16Array, log: list[str] | None = None
+) -> list[stt.SpeechEvent]:
+    """Every event of one stream of ``audio`` (its types appended to ``log`` as they come)."""
+    async with adapter.stream() as stream:
+        for frame in frames_of(audio):
+            stream.push_frame(frame)
+        stream.end_input()
+        events = []
+        async for event in stream:
+            events.append(event)
+            if log is not None:
+                log.append(event.type.name)
+    return events
+
+
+async def test_the_transcript_starts_in_the_pause_before_the_end_of_speech(
+    silero_vad: vad.VAD, utterance: Int16Array
+) -> None:
+    """The VAD waits out its end-of-speech silence; the transcript is already on its way."""
+    log: list[str] = []
+    vad_03 = silero.VAD.load(min_silence_duration=0.3)
+    adapter = SpeculativeSTT(stt=DurationSTT(log), vad=vad_03, speculate_after_s=0.1)
+
+    spoken = voiced(utterance)
+
+    events = await stream_through(adapter, np.concatenate([spoken, silence(1.0)]), log)
+
+    [requested] = [line for line in log if line.startswith("recognize")]
+    assert log.index(requested) < log.index("END_OF_SPEECH")
+    assert events[-1].alternatives[0].text == requested.removeprefix("recognize ")
+    assert float(events[-1].alternatives[0].text) >= len(spoken) / RATE  # all of the speech
+
+
+async def test_a_guess_made_in_a_mid_sentence_pause_is_dropped(utterance: Int16Array) -> None:
+    """A pause longer than the guess's wait but shorter than the VAD's silence: the caller goes
+    on, so the transcript is of the whole utterance, never of its first half."""
+    log: list[str] = []
+    vad_05 = silero.VAD.load(min_silence_duration=0.5)
+    adapter = SpeculativeSTT(stt=DurationSTT(log), vad=vad_05, speculate_after_s=0.1)
+    spoken = voiced(utterance)
+    audio = np.concatenate([spoken, silence(0.3), spoken, silence(1.0)])
+
+    events = await stream_through(adapter, audio, log)
+
+    assert [e.type for e in events].count(stt.SpeechEventType.FINAL_TRANSCRIPT) == 1
+    requests = [float(line.split()[1]) for line in log if line.startswith("recognize")]
+    assert len(requests) == 2  # the dropped guess, then the one that stood
+    assert requests[0] < len(spoken) / RATE + 0.3  # the first sentence, cut in its pause
+    assert requests[1] >= 2 * len(spoken) / RATE + 0.3  # both
+    assert float(events[-1].alternatives[0].text) == requests[1]
 
 
 def test_a_bad_model_path_is_named_in_the_error(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
+from responder.prompts import GOODBYE_AFTER_SILENCE, NUDGE
 from shared.config import BusSettings
 from shared.embedded_redis import EmbeddedRedis
 from tests.fakes.realtime import Call as ModelCall
@@ -298,3 +299,34 @@ async def test_an_answer_after_the_taking_long_notice_is_delivered_as_a_follow_u
         ]
         assert call.find("task_answer", task=1, late=True)
         assert call.call.metrics.tasks == {"answered": 1}
+
+
+async def test_a_silent_caller_is_asked_if_they_are_there_then_the_call_ends_politely(
+    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings
+) -> None:
+    script = agent_policy({})
+    async with call_under_test(
+        redis, redis_server.url, settings, script, TimedBrain([]), away_after_s=1.0, max_nudges=1
+    ) as call:
+        await asyncio.wait_for(call.call.ended.wait(), timeout=30)
+        assert call.agent_said() == [NUDGE, GOODBYE_AFTER_SILENCE]
+        assert [e["final"] for e in call.find("idle_nudge")] == [False, True]
+        assert call.call.end_reason == "caller_silent"
+
+
+async def test_a_caller_who_answers_the_nudge_is_helped_and_not_hung_up_on(
+    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings
+) -> None:
+    script = agent_policy({"sorry": Reply(Say("No problem. How can I help?"))})
+    async with call_under_test(
+        redis, redis_server.url, settings, script, TimedBrain([]), away_after_s=1.0, max_nudges=1
+    ) as call:
+        await call.until_event("idle_nudge")
+        await call.agent_stopped()
+        await call.say("Yes, sorry, I am here.")
+        await call.until(lambda _: "No problem. How can I help?" in call.agent_said())
+        await call.agent_stopped()
+        await call.until_event("idle_nudge", count=2)  # the count starts again after speech
+        await call.agent_stopped()
+        assert [e["final"] for e in call.find("idle_nudge")] == [False, False]
+        assert not call.call.ended.is_set()

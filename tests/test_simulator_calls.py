@@ -69,3 +69,19 @@ async def test_a_knowledge_question_is_delegated_and_answered_briefly(tmp_path: 
     assert len(answer) == 1
     assert "vegan" in answer[0].text.lower()
     assert len(answer[0].text) < 300  # read as a phone answer, not the whole section
+
+
+@pytest.mark.timeout(180)
+async def test_backchannels_during_an_answer_neither_stop_it_nor_get_a_reply(
+    tmp_path: Path,
+) -> None:
+    result = await play("backchannels", tmp_path)
+    assert result.error is None
+    assert all(check.passed for check in result.checks), result.checks
+    flow = sequence(result, {"backchannel_ignored", "floor_interrupted", "floor_spoken"})
+    assert flow == ["backchannel_ignored", "floor_spoken"]  # heard, ignored, the answer went on
+    answer = [s for s in result.record.said_by("agent") if s.kind == "result"]
+    assert len(answer) == 1
+    assert not answer[0].interrupted
+    replies = [s for s in result.record.said_by("agent") if s.start > answer[0].end]
+    assert len(replies) == 1  # to "Thank you." only; the "uh-huh" got none

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from simulator.console import LiveTranscript
 from simulator.record import CallRecord, Mark, Speech, TaskSpan
 from simulator.timeline import (
     DPI,
@@ -216,3 +219,46 @@ def test_labels_fit_their_bars() -> None:
     assert text.startswith(cut[:-1])
     assert len(cut) < len(fit_label(text, width_pt=80.0, font_pt=7.0)) < len(text)
     assert fit_label("anything", width_pt=5.0) == ""
+
+
+def test_the_live_transcript_shows_who_said_what_and_what_happened_in_order() -> None:
+    out = io.StringIO()
+    live = LiveTranscript(Console(file=out, width=120, color_system=None), verbose=False)
+    events: list[dict[str, object]] = [
+        {"t": 0.0, "source": "responder", "event": "call_started"},  # not worth a line
+        {"t": 1.0, "source": "caller", "event": "line", "action": "say", "text": "Table for 4?"},
+        {
+            "t": 2.0,
+            "source": "session",
+            "event": "user_input_transcribed",
+            "data": {"transcript": "Table for 4?", "is_final": True},
+        },  # only with --verbose
+        {"t": 2.1, "source": "responder", "event": "task_submitted", "task": 1},
+        {
+            "t": 2.2,
+            "source": "responder",
+            "event": "message",
+            "role": "agent",
+            "text": "Let me [check].",
+            "interrupted": True,
+        },
+        {"t": 4.0, "source": "responder", "event": "task_answer", "task": 1, "final": True},
+        {
+            "t": 5.0,
+            "source": "simulator",
+            "event": "goal_verdicts",
+            "verdicts": [{"verdict": "continue"}, {"verdict": "yes"}],
+        },
+        {"t": 6.0, "source": "caller", "event": "hang_up", "reason": "goals_settled"},
+        {"t": 6.5, "source": "simulator", "event": "call_over", "error": None},
+    ]
+    for event in events:
+        live(event)
+    assert out.getvalue().splitlines() == [
+        "00:01.0  caller  Table for 4?",
+        "00:02.1  … task #1 sent to the thinker",
+        "00:02.2  agent   Let me [check]. (cut off)",
+        "00:04.0  ✓ task #1 answered",
+        "00:05.0    judge so far: continue, yes",
+        "00:06.0  caller  hangs up (goals_settled)",
+    ]

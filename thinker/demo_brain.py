@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.bus import TaskFailed, TaskOutcome
+from shared.passages import best_passages
 from thinker.brain import BrainContext
 from tools import ToolResult
 from tools.builtin.restaurant import RESTAURANT
@@ -28,6 +29,9 @@ OFF_DOMAIN = (
 
 _MAX_TEXT = 8000
 """The wire's limit on a result's text (several long knowledge sections could pass it)."""
+_KNOWLEDGE_PASSAGES = 3
+"""At most this many passages answer one knowledge question (a phone answer, not a section)."""
+_RELATIVE_DAY = re.compile(r"\b(today|tonight|tomorrow)\b", re.IGNORECASE)
 _NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
 _WORDS = {word: number for number, word in enumerate(_NUMBER_WORDS.split(" "))}
 _N = r"(\d{1,2}|" + "|".join(_WORDS) + ")"
@@ -279,7 +283,22 @@ async def _weather(run: _Run, clause: str) -> str:
 
 
 async def _knowledge(run: _Run, clause: str) -> str:
-    return (await run.call("search_knowledge", {"query": clause})).content
+    """The passages of the sections found that answer ``clause``, as a model would pick them.
+
+    "Tonight", "tomorrow" and weekdays are read as the day they mean, so "when do you close
+    tonight?" on a Sunday finds Sunday's hours; the day is named when the caller did not."""
+    result = await run.call("search_knowledge", {"query": clause})
+    if result.is_error:
+        return result.content
+    day = parse_date(clause, run.today)
+    weekday = f"{day:%A}" if day is not None else ""
+    picked = best_passages(result.content, clause, focus=[weekday], limit=_KNOWLEDGE_PASSAGES)
+    if not picked:
+        return result.content
+    relative = _RELATIVE_DAY.search(clause)
+    said = "Tomorrow" if relative and relative.group(1).lower() == "tomorrow" else "Today"
+    named = f"{said} is {weekday}. " if relative and weekday else ""
+    return named + " ".join(picked)
 
 
 _HANDLERS: dict[str, Callable[[_Run, str], Awaitable[str]]] = {

@@ -27,6 +27,7 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGive
 
 from responder.backchannel import is_backchannel
 from responder.masking import speakable
+from shared.passages import best_passages, split_passages
 from tools.builtin.restaurant import RESTAURANT
 
 _DOMAIN = re.compile(
@@ -41,6 +42,9 @@ _DOMAIN = re.compile(
 _GOODBYE = re.compile(r"\b(?:bye|goodbye|that'?s all|that is all|nothing else)\b", re.IGNORECASE)
 _THANKS = re.compile(r"^\W*(?:thanks|thank you|cheers|great|perfect|lovely)\b", re.IGNORECASE)
 _GREETING = re.compile(r"^\W*(?:hi|hello|hey|good (?:morning|afternoon|evening))\b", re.IGNORECASE)
+_STILL_HERE = re.compile(
+    r"^\W*(?:yes|yeah|yep|sorry|i'?m (?:still )?here|still here)\b", re.IGNORECASE
+)
 _HOW_ARE_YOU = re.compile(r"\bhow are you\b", re.IGNORECASE)
 _YES = re.compile(
     r"^\W*(?:yes|yeah|yep|sure|please do|correct|that'?s right|go ahead|ok(?:ay)?|absolutely)\b",
@@ -61,42 +65,6 @@ _QUOTED = re.compile(r'"([^"]*)"')
 _CALL_ID = re.compile(r"tool output with call id (\S+?)[.,\s]")
 _ANSWER_REPR = re.compile(r"answer is this: ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+|\n+")
-_STOP_STEMS = {
-    w[:4]
-    for w in [
-        "the",
-        "and",
-        "you",
-        "your",
-        "have",
-        "has",
-        "for",
-        "with",
-        "what",
-        "when",
-        "where",
-        "which",
-        "does",
-        "are",
-        "can",
-        "could",
-        "would",
-        "will",
-        "about",
-        "there",
-        "their",
-        "this",
-        "that",
-        "please",
-        "tell",
-        "know",
-        "like",
-        "want",
-        "need",
-        "hi",
-        "hello",
-    ]
-}
 _NUMBERED = re.compile(r"^\d+\.\s+", re.MULTILINE)
 _CUT_OFF = "\nThe caller cut you off last time"
 _ASKS_TO_BOOK = re.compile(r"\bShall I book\b|\bShall I cancel\b")
@@ -240,46 +208,13 @@ def _referenced_answer(instruction: str, items: Sequence[llm.ChatItem]) -> str |
 
 
 def relevant_part(answer: str, request: str, *, budget: int = 240) -> str:
-    """A long answer cut to what the caller asked about. A phone answer is a sentence or two,
-    not a document read aloud: the (at most two) passages, sentences or list items, sharing the
-    most words with ``request`` (a passage that starts with one counts extra: it is about it),
-    in their order; the first two if none share any."""
+    """A long answer cut to what the caller asked about: a phone answer is a sentence or two,
+    not a document read aloud. The (at most two) passages sharing the most words with
+    ``request`` (see :func:`shared.passages.best_passages`); the first two if none share any."""
     answer = re.sub(r"[:;]\.\s", ": ", answer)
     if len(answer) <= budget:
         return answer
-    passages = _passages(answer)
-    asked = set(_stems(request)) - _STOP_STEMS
-
-    def score(passage: str) -> int:
-        stems = _stems(passage)
-        return len(asked & set(stems)) + (1 if stems and stems[0] in asked else 0)
-
-    scores = [score(passage) for passage in passages]
-    best = max(scores, default=0)
-    chosen = [i for i, value in enumerate(scores) if value == best > 0][:2] or [0, 1]
-    return " ".join(passages[i] for i in chosen if i < len(passages))
-
-
-def _passages(text: str) -> list[str]:
-    """List items whole; prose joined across wrapped lines and cut into sentences; headings
-    left out."""
-    passages: list[str] = []
-    prose: list[str] = []
-    for line in [*text.splitlines(), ""]:
-        line = line.strip()
-        heading = bool(line) and len(line) <= 40 and line[-1].isalnum() and not prose
-        if line.startswith("- ") or not line or heading:
-            passages += _SENTENCE_END.split(" ".join(prose)) if prose else []
-            prose = []
-            if line.startswith("- "):
-                passages.append(line[2:])
-        else:
-            prose.append(line)
-    return [p for p in passages if p.strip()]
-
-
-def _stems(text: str) -> list[str]:
-    return [word[:4] for word in re.findall(r"[a-z]{3,}", text.lower())]
+    return " ".join(best_passages(answer, request) or split_passages(answer)[:2])
 
 
 def _request_of(call: llm.FunctionCall) -> str:
@@ -314,6 +249,8 @@ def _answer_caller(heard: str, items: Sequence[llm.ChatItem]) -> Decision:
         return _delegate("Sure, let me change that.", request, replaces=latest.number)
     if _DOMAIN.search(text):
         return _delegate(_acknowledgement(text), text)
+    if _STILL_HERE.match(text):  # after "are you still there?"
+        return Decision("No problem. How can I help?")
     if _GOODBYE.search(text):
         return Decision(f"Thanks for calling {RESTAURANT.name}. Goodbye!")
     if _THANKS.match(text):

