@@ -61,10 +61,15 @@ class OfflineSpeech:
 
 
 def load_offline_speech() -> OfflineSpeech:
-    """Load Whisper tiny.en and the hibari voice (both ship inside their packages)."""
+    """Load Whisper tiny.en and the hibari voice (both ship inside their packages).
+
+    Blocking, about a second: call it at start-up (a worker's prewarm), not during a call."""
     from responder.offline import HibariTTS, WhisperSTT
 
-    return OfflineSpeech(stt=WhisperSTT(), tts=HibariTTS())
+    stt, tts = WhisperSTT(), HibariTTS()
+    stt.load()
+    tts.load()
+    return OfflineSpeech(stt=stt, tts=tts)
 
 
 def speech_profile(settings: Settings, offline: OfflineSpeech | None = None) -> SpeechProfile:

@@ -24,7 +24,7 @@ from simulator.evaluate import scenario_row, targets, write_report
 from simulator.judge import judge_call, passed
 from simulator.run import PersonaMode, RunResult, run_call, run_directory, write_metrics
 from simulator.scenario import Scenario, find_scenarios, load_scenario
-from simulator.stack import Stack, open_stack
+from simulator.stack import Stack, loading_steps, open_stack
 from simulator.voice import CallerVoice
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -93,7 +93,7 @@ def eval_command(scenarios: tuple[str, ...], repeat: int, runs_dir: Path, person
 async def _ready(settings: Settings, console: Console) -> AsyncIterator[tuple[Stack, CallerVoice]]:
     """The stack (loaded under a progress display) and the caller's voice; stopped on exit."""
     async with contextlib.AsyncExitStack() as exits:
-        with loading(console) as progress:
+        with loading(console, loading_steps(settings)) as progress:
             stack = await exits.enter_async_context(open_stack(settings, progress))
         _announce(console, stack.profile_name)
         yield stack, _voice(stack)

@@ -8,7 +8,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from simulator.run import RunResult
@@ -17,26 +24,33 @@ from simulator.transcript import clock
 
 
 @contextlib.contextmanager
-def loading(console: Console) -> Iterator[ProgressCallback]:
-    """A spinner with elapsed time naming each loading step; yields the step callback."""
+def loading(console: Console, total: int) -> Iterator[ProgressCallback]:
+    """A progress bar over the ``total`` loading steps, naming the one under way, with the
+    elapsed time; yields the step callback (the loaders themselves report no progress)."""
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
     ) as progress:
-        current: list[Any] = []
+        bar = progress.add_task("loading", total=total)
+        started: list[str] = []
+
+        def finish_step() -> None:
+            if started:
+                progress.advance(bar)
+                console.print(f"[dim]  done: {started[-1]}[/]")
 
         def step(name: str) -> None:
-            if current:
-                progress.update(current[-1], completed=1, total=1)
-                console.print(f"[dim]  done: {progress.tasks[current[-1]].description}[/]")
-            current.append(progress.add_task(name, total=None))
+            finish_step()
+            started.append(name)
+            progress.update(bar, description=name)
 
         yield step
-        if current:
-            console.print(f"[dim]  done: {progress.tasks[current[-1]].description}[/]")
+        finish_step()
 
 
 class LiveTranscript:

@@ -52,6 +52,11 @@ class Stack:
         return "offline" if self.offline is not None else self.settings.responder.mode
 
 
+def loading_steps(settings: Settings) -> int:
+    """How many steps :func:`open_stack` reports for ``settings``."""
+    return 1 + (settings.redis_url is None) + (settings.openai_api_key is None)
+
+
 @contextlib.asynccontextmanager
 async def open_stack(settings: Settings, progress: Progress) -> AsyncIterator[Stack]:
     """Start Redis and load the models; everything is stopped on exit."""
@@ -68,7 +73,7 @@ async def open_stack(settings: Settings, progress: Progress) -> AsyncIterator[St
         offline = None
         if settings.openai_api_key is None:
             progress("loading Whisper tiny.en and the hibari voice")
-            offline = await asyncio.to_thread(_load_offline)
+            offline = await asyncio.to_thread(load_offline_speech)
         redis = connect(url, name="tandem-simulator")
         try:
             yield Stack(settings, url, redis, vad_model, offline, embedded)
@@ -77,13 +82,6 @@ async def open_stack(settings: Settings, progress: Progress) -> AsyncIterator[St
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.close)
-
-
-def _load_offline() -> OfflineSpeech:
-    models = load_offline_speech()
-    for model in (models.stt, models.tts):
-        model.prewarm()
-    return models
 
 
 @contextlib.asynccontextmanager

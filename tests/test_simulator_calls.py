@@ -13,14 +13,16 @@ from shared.config import Settings
 from simulator.cli import SCENARIOS
 from simulator.run import RunResult, run_call, run_directory
 from simulator.scenario import load_scenario
-from simulator.stack import open_stack
+from simulator.stack import loading_steps, open_stack
 from simulator.voice import CallerVoice
 
 
 async def play(name: str, runs: Path) -> RunResult:
     settings = Settings(_env_file=None)
     scenario = load_scenario(SCENARIOS / f"{name}.yaml")
-    async with open_stack(settings, lambda _step: None) as stack:
+    steps: list[str] = []
+    async with open_stack(settings, steps.append) as stack:
+        assert len(steps) == loading_steps(settings)  # the progress bar fills, no further
         assert stack.offline is not None
         assert isinstance(stack.offline.tts, HibariTTS)
         voice = CallerVoice(stack.offline.tts)

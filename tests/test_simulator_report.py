@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from simulator.console import LiveTranscript
+from simulator.console import LiveTranscript, loading
 from simulator.record import CallRecord, Mark, Speech, TaskSpan
 from simulator.timeline import (
     DPI,
@@ -261,4 +261,15 @@ def test_the_live_transcript_shows_who_said_what_and_what_happened_in_order() ->
         "00:04.0  ✓ task #1 answered",
         "00:05.0    judge so far: continue, yes",
         "00:06.0  caller  hangs up (goals_settled)",
+    ]
+
+
+def test_loading_reports_each_step_once_it_is_done() -> None:
+    out = io.StringIO()
+    with loading(Console(file=out, width=100, color_system=None), total=2) as step:
+        step("starting a private redis-server")
+        step("loading the silero VAD")
+    assert out.getvalue().strip("\n").splitlines() == [
+        "  done: starting a private redis-server",
+        "  done: loading the silero VAD",
     ]
