@@ -7,7 +7,13 @@ import json
 from livekit.agents import llm
 
 from responder.backchannel import is_backchannel
-from responder.offline.brain import GREETING_LINE, OFF_DOMAIN_LINE, decide, relevant_part
+from responder.offline.brain import (
+    GREETING_LINE,
+    OFF_DOMAIN_LINE,
+    decide,
+    relevant_part,
+    speak_answer,
+)
 from responder.prompts import GREETING
 
 
@@ -164,6 +170,11 @@ def test_long_answers_are_cut_to_what_was_asked() -> None:
         "Vegan options: bruschetta, spaghetti aglio olio e peperoncino, and the lemon sorbet."
     )
     assert relevant_part("We open at noon.", "anything") == "We open at noon."
+
+
+def test_an_answer_is_said_in_whole_sentences_with_speakable_times() -> None:
+    said = speak_answer("Today is Sunday.\nSunday: lunch only, 12:00 to 16:00 (closed at night):")
+    assert said == "Today is Sunday. Sunday: lunch only, noon to 4 pm (closed at night)."
 
 
 def test_listening_noises_are_backchannels_and_requests_are_not() -> None:

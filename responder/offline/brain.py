@@ -148,7 +148,7 @@ def speak_answer(text: str) -> str:
         sentence = _LONG_DATE.sub(_say_day, speakable(sentence))
         if not sentence:
             continue
-        spoken.append(sentence.rstrip(".") + ("" if sentence.endswith("?") else "."))
+        spoken.append(sentence.rstrip(".:;,") + ("" if sentence.endswith("?") else "."))
     return " ".join(spoken)
 
 
@@ -211,7 +211,6 @@ def relevant_part(answer: str, request: str, *, budget: int = 240) -> str:
     """A long answer cut to what the caller asked about: a phone answer is a sentence or two,
     not a document read aloud. The (at most two) passages sharing the most words with
     ``request`` (see :func:`shared.passages.best_passages`); the first two if none share any."""
-    answer = re.sub(r"[:;]\.\s", ": ", answer)
     if len(answer) <= budget:
         return answer
     return " ".join(best_passages(answer, request) or split_passages(answer)[:2])
