@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo eval test lint typecheck unit bench bench-thinker bench-responder clean
+.PHONY: demo eval test lint typecheck unit bench bench-thinker bench-responder bench-stt clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -46,6 +46,10 @@ bench-thinker: $(STAMP)
 ## bench-responder: what the delegation path and the floor arbiter add (~1 min)
 bench-responder: $(STAMP)
 	$(BIN)/python -m bench.responder_floor
+
+## bench-stt: offline Whisper, short context vs 30 s window: time and word error rate (~1 min)
+bench-stt: $(STAMP)
+	$(BIN)/python -m bench.offline_stt
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

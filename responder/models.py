@@ -175,12 +175,17 @@ def build_session(
     A non-streaming STT (Whisper) is wrapped in :class:`~responder.offline.SpeculativeSTT`, which
     transcribes during the VAD's end-of-speech silence rather than after it."""
     options = session_options(settings.responder, profile.name) | overrides
-    if profile.stt is not None and not profile.stt.capabilities.streaming:
-        from responder.offline import SpeculativeSTT
-
-        options["stt"] = SpeculativeSTT(stt=profile.stt, vad=vad_model)
-    elif profile.stt is not None:
-        options["stt"] = profile.stt
+    if profile.stt is not None:
+        options["stt"] = _streaming(profile.stt, vad_model)
     if profile.tts is not None:
         options["tts"] = profile.tts
     return AgentSession(llm=profile.llm, vad=vad_model, **options)
+
+
+def _streaming(model: stt.STT[Any], vad_model: vad.VAD) -> stt.STT[Any]:
+    """``model`` if it streams, else wrapped in a :class:`~responder.offline.SpeculativeSTT`."""
+    if model.capabilities.streaming:
+        return model
+    from responder.offline import SpeculativeSTT
+
+    return SpeculativeSTT(stt=model, vad=vad_model)

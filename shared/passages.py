@@ -26,8 +26,9 @@ def stems(text: str) -> list[str]:
 
 
 def split_passages(text: str) -> list[str]:
-    """List items whole; prose joined across wrapped lines and cut into sentences; short
-    headings (a line of at most 40 characters with no closing punctuation) left out."""
+    """List items whole; prose joined across wrapped lines and cut into sentences. Left out:
+    short headings (a line of at most 40 characters with no closing punctuation) and lead-ins to
+    a list (a passage ending with ":"), which say nothing on their own."""
     passages: list[str] = []
     prose: list[str] = []
     for line in [*text.splitlines(), ""]:
@@ -51,7 +52,7 @@ def best_passages(
 
     A passage that starts with one of the question's words counts one extra (it is about it); one
     that starts with a ``focus`` word counts two extra (the caller asked about that day, dish,
-    ...). A passage that is only a lead-in to a list (ends with ":") is never chosen.
+    ...). Passages are those of :func:`split_passages`.
     """
     asked = set(stems(question)) - _STOP_STEMS
     focused = {word[:4] for word in stems(" ".join(focus))}

@@ -31,7 +31,6 @@ _MAX_TEXT = 8000
 """The wire's limit on a result's text (several long knowledge sections could pass it)."""
 _KNOWLEDGE_PASSAGES = 3
 """At most this many passages answer one knowledge question (a phone answer, not a section)."""
-_RELATIVE_DAY = re.compile(r"\b(today|tonight|tomorrow)\b", re.IGNORECASE)
 _NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
 _WORDS = {word: number for number, word in enumerate(_NUMBER_WORDS.split(" "))}
 _N = r"(\d{1,2}|" + "|".join(_WORDS) + ")"
@@ -295,9 +294,9 @@ async def _knowledge(run: _Run, clause: str) -> str:
     picked = best_passages(result.content, clause, focus=[weekday], limit=_KNOWLEDGE_PASSAGES)
     if not picked:
         return result.content
-    relative = _RELATIVE_DAY.search(clause)
-    said = "Tomorrow" if relative and relative.group(1).lower() == "tomorrow" else "Today"
-    named = f"{said} is {weekday}. " if relative and weekday else ""
+    said = _DAY.search(clause.lower())
+    relative = said is not None and said.group(1) in ("today", "tonight", "tomorrow")
+    named = f"{'Today' if day == run.today else 'Tomorrow'} is {weekday}. " if relative else ""
     return named + " ".join(picked)
 
 
