@@ -121,7 +121,12 @@ async def test_a_worker_killed_after_a_booking_is_finished_by_another_without_bo
         day = await redis.keys(f"*bookings*day:{FRIDAY}")
         assert len(json.loads(str(await redis.get(day[0])))) == 1  # booked once
         replayed = [r for r in fake.requests if "Already booked" in str(r.messages)]
-        assert replayed, "the second attempt should have found the booking already made"
+        seen = [(type(e).__name__, e.attempt, getattr(e, "worker", "")) for e in events]
+        results = [str(r.messages[-1]["content"])[:120] for r in fake.requests]
+        assert replayed, (
+            "the second attempt should have found the booking already made; "
+            f"killed {started.worker}, then saw {seen}; tool results sent to Claude: {results}"
+        )
 
 
 async def test_sigterm_lets_the_running_task_finish(bus: ResponderBus, thinkers: Thinkers) -> None:
