@@ -4,20 +4,20 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo eval test lint typecheck unit bench bench-thinker bench-responder bench-stt clean
+.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[demo,dev]'
 	@touch $(STAMP)
 
 ## demo: one simulated phone call, offline, shown live (artifacts in runs/)
 demo: $(STAMP)
 	$(BIN)/tandem demo
 
-## eval: every scenario in scenarios/, with a report and the latency targets (~6 min)
+## eval: every scenario in simulator/scenarios/, with a report and the latency targets (~6 min)
 eval: $(STAMP)
 	$(BIN)/tandem eval
 
@@ -35,6 +35,11 @@ unit: $(STAMP)
 	$(BIN)/pytest
 	$(BIN)/pytest -q -p no:cacheprovider examples/tool-plugin/tests
 
+## check-wheel: build the wheel, install it in a fresh venv (first without the demo extra, then
+## with it) and run `tandem demo` from it, away from this checkout (~2 min)
+check-wheel:
+	PYTHON=$(PYTHON) bash .ci/check-wheel
+
 ## bench: the Redis bus round-trip benchmark (results go in BENCHMARKS.md)
 bench: $(STAMP)
 	$(BIN)/python bench/bus_roundtrip.py
@@ -46,6 +51,10 @@ bench-thinker: $(STAMP)
 ## bench-responder: what the delegation path and the floor arbiter add (~1 min)
 bench-responder: $(STAMP)
 	$(BIN)/python -m bench.responder_floor
+
+## bench-worker: dispatch to live call through LiveKit's job pool, and memory per call (~1 min)
+bench-worker: $(STAMP)
+	$(BIN)/python -m bench.worker_dispatch
 
 ## bench-stt: offline Whisper, short context vs 30 s window: time and word error rate (~1 min)
 bench-stt: $(STAMP)

@@ -31,11 +31,11 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from responder.audio_io import resample
 from responder.offline import HibariTTS, WhisperSTT
+from responder.pcm import resample
 from simulator.voice import CallerVoice
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parent.parent / "simulator" / "scenarios"
 EXTRA_LINES = (
     "I'd like to book a table for six people next Thursday at half past seven please.",
     "My name is Rivera, R I V E R A.",

@@ -24,21 +24,16 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import platform
 import statistics
 import time
-from importlib.metadata import version
 from typing import Any
 
 import httpx
-from livekit.agents import AgentSession
 
+from bench._machine import describe, machine
+from responder.assembly import assemble_call, load_process_models
 from responder.call import Call
 from responder.floor import Utterance
-from responder.metrics import ResponderMetrics
-from responder.models import load_vad, realtime_model
-from responder.services import open_services
 from shared.bus import TaskOutcome, TaskWorker
 from shared.config import BusSettings, ResponderSettings, Settings
 from shared.embedded_redis import EmbeddedRedis
@@ -81,6 +76,7 @@ async def bench(results: int) -> dict[str, Any]:
         async with FakeRealtime(script, strict=False) as fake, httpx.AsyncClient() as http:
             settings = Settings(
                 _env_file=None,
+                redis_url=server.url,
                 openai_api_key="bench",
                 openai_base_url=fake.base_url,
                 bus=bus_settings,
@@ -91,37 +87,33 @@ async def bench(results: int) -> dict[str, Any]:
             )
             worker = TaskWorker(redis, handler, bus_settings)
             worker_task = asyncio.create_task(worker.run())
-            async with open_services(settings, server.url, ResponderMetrics()) as services:
-                model = realtime_model(settings)
-                session: AgentSession[Any] = AgentSession(
-                    llm=model, vad=load_vad(), aec_warmup_duration=None
-                )
-                call = Call(session, services, greeting=None)
-                requested: dict[str, float] = {}
-                answered = asyncio.Event()
+            call = await assemble_call(
+                settings, load_process_models(settings), session_id="bench", greeting=None
+            )
+            requested: dict[str, float] = {}
+            answered = asyncio.Event()
 
-                def on_floor(what: str, utterance: Utterance) -> None:
-                    if what == "requested" and utterance.kind == "result":
-                        requested[utterance.task_ids[0]] = time.time()
-                        answered.set()
+            def on_floor(what: str, utterance: Utterance) -> None:
+                if what == "requested" and utterance.kind == "result":
+                    requested[utterance.task_ids[0]] = time.time()
+                    answered.set()
 
-                call.floor.listeners.append(on_floor)
-                await call.start()
-                submit_s: list[float] = []
-                result_to_request_s: list[float] = []
-                for _ in range(results):
-                    answered.clear()
-                    started = time.perf_counter()
-                    task = await call.delegator.delegate("is Friday at eight free", call_id="")
-                    submit_s.append(time.perf_counter() - started)
-                    await asyncio.wait_for(answered.wait(), 10)
-                    await session.wait_for_idle()
-                    await asyncio.sleep(0.05)
-                    answered_ms = await _result_ts_ms(redis, call, task.task_id)
-                    result_to_request_s.append(requested[task.task_id] - answered_ms / 1000)
-                floor_s = list(call.floor.stats.action_latency_s)
-                await call.aclose()
-                await model.aclose()
+            call.floor.listeners.append(on_floor)
+            await call.start()
+            submit_s: list[float] = []
+            result_to_request_s: list[float] = []
+            for _ in range(results):
+                answered.clear()
+                started = time.perf_counter()
+                task = await call.delegator.delegate("is Friday at eight free", call_id="")
+                submit_s.append(time.perf_counter() - started)
+                await asyncio.wait_for(answered.wait(), 10)
+                await call.session.wait_for_idle()
+                await asyncio.sleep(0.05)
+                answered_ms = await _result_ts_ms(redis, call, task.task_id)
+                result_to_request_s.append(requested[task.task_id] - answered_ms / 1000)
+            floor_s = list(call.floor.stats.action_latency_s)
+            await call.aclose()
             worker.request_stop(1.0)
             await worker_task
         await redis.aclose()
@@ -152,10 +144,7 @@ def render(result: dict[str, Any]) -> str:
             f"{name:<34}{stats['n']:>6}{stats['p50_ms']:>10}{stats['p99_ms']:>10}"
             f"{stats['max_ms']:>10}"
         )
-    machine = result["machine"]
-    lines.append(
-        f"machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}"
-    )
+    lines.append(describe(result["machine"]))
     return "\n".join(lines)
 
 
@@ -169,12 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     spans = asyncio.run(bench(args.results))
     result = {
         "spans": spans,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "livekit_agents": version("livekit-agents"),
-        },
+        "machine": machine(),
     }
     print(json.dumps(result) if args.json else render(result))
     return 0

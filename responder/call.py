@@ -122,8 +122,11 @@ class Call:
         session_id: str | None = None,
         literal_speech: bool = False,
         greeting: str | None = GREETING,
+        resources: contextlib.AsyncExitStack | None = None,
     ) -> None:
-        """``literal_speech``: the session has a TTS, so fillers are said exactly as written."""
+        """``literal_speech``: the session has a TTS, so fillers are said exactly as written;
+        ``resources``: what the call owns (its services, its model connection), closed last when
+        the call ends."""
         self.session = session
         self.services = services
         self.session_id = session_id or uuid.uuid4().hex
@@ -154,6 +157,9 @@ class Call:
         self.agent.on_backchannel = lambda _text: self.metrics.emit("backchannel_ignored")
         self.ended = asyncio.Event()
         self.end_reason = ""
+        self.end_listeners: list[Callable[[str], None]] = []
+        """Called with the reason once the call has ended and everything is closed."""
+        self._resources = resources or contextlib.AsyncExitStack()
         self._nudges = 0
         self._closing: asyncio.Task[None] | None = None
         self.floor.listeners.append(self._on_floor)
@@ -186,10 +192,16 @@ class Call:
             log.warning("could not cancel the call's open tasks", exc_info=True)
         with contextlib.suppress(RuntimeError):
             await self.session.aclose()
+        try:
+            await self._resources.aclose()
+        except Exception:  # a connection that will not close cleanly must not keep the call open
+            log.warning("could not release the call's resources", exc_info=True)
         self.metrics.close()
         self.metrics.emit("call_ended", reason=reason, summary=self.metrics.summary())
         log.info("call ended", extra={"session_id": self.session_id, "reason": reason})
         self.ended.set()
+        for listener in self.end_listeners:
+            listener(reason)
 
     # -- session events -------------------------------------------------------------------------
 
@@ -263,7 +275,9 @@ class Call:
         asyncio.get_running_loop().create_task(self.aclose("fatal_error"))
 
     def _on_close(self, event: Any) -> None:
-        asyncio.get_running_loop().create_task(self.aclose(str(getattr(event, "reason", "closed"))))
+        reason = getattr(event, "reason", "closed")
+        reason = getattr(reason, "value", reason)  # a CloseReason enum: its plain name
+        asyncio.get_running_loop().create_task(self.aclose(str(reason)))
 
     def _on_floor(self, what: str, utterance: Utterance) -> None:
         if what == "requested" and utterance.attempts > 1:

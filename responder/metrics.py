@@ -74,7 +74,12 @@ class ResponderMetrics:
         self.tasks = Counter(
             "tandem_responder_tasks", "Delegated tasks by outcome.", ["outcome"], registry=r
         )
-        self.calls_active = Gauge("tandem_responder_calls_active", "Calls in progress.", registry=r)
+        self.calls_active = Gauge(
+            "tandem_responder_calls_active",
+            "Calls in progress.",
+            registry=r,
+            multiprocess_mode="livesum",  # one series: the sum over the live job processes
+        )
 
 
 @dataclass

@@ -6,10 +6,12 @@ injected replies at once, over a speaking caller). ``half-cascade`` keeps the re
 understanding and reasoning but has it write text that a separate TTS speaks, for deployments
 that want their own voice.
 
-Without ``OPENAI_API_KEY`` the **offline profile** takes over (and the log says so): a cascade in
-the same ``AgentSession`` of the silero VAD, Whisper tiny.en (faster-whisper, weights from a
-registry package), the rule-based front-desk brain and the hibari voice. Everything else (the
-thinker, the tools, the bus, the floor) is the production code path.
+``offline`` is the labelled offline demo profile: a cascade in the same ``AgentSession`` of the
+silero VAD, Whisper tiny.en (faster-whisper, weights from a registry package), the rule-based
+front-desk brain and the hibari voice. Everything else (the thinker, the tools, the bus, the
+floor) is the production code path. It is only ever used when the settings say so:
+:func:`resolve_speech_mode` is where a command that allows it (``dev``, ``console``, ``demo``,
+``eval``) switches to it for want of ``OPENAI_API_KEY``, saying so; ``start`` never does.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ log = logging.getLogger("tandem.responder")
 
 ProfileName = Literal["realtime", "half-cascade", "offline"]
 
-OFFLINE_NOTICE = (
-    "OPENAI_API_KEY is not set: using the OFFLINE speech profile (silero VAD -> Whisper tiny.en -> "
-    "rule-based demo brain -> hibari TTS). The demo brain only follows fixed patterns for the "
-    "demo restaurant; set OPENAI_API_KEY for the realtime model."
+OFFLINE_PROFILE = (
+    "the OFFLINE speech profile (silero VAD -> Whisper tiny.en -> rule-based demo brain -> hibari "
+    "TTS): the demo brain only follows fixed patterns for the demo restaurant"
+)
+NO_KEY_FOR_START = (
+    "OPENAI_API_KEY is not set: `start` serves real callers with the OpenAI realtime model. Set "
+    "it, or set TANDEM_RESPONDER_MODE=offline to serve the offline demo profile on purpose"
 )
 
 
@@ -72,15 +77,32 @@ def load_offline_speech() -> OfflineSpeech:
     return OfflineSpeech(stt=stt, tts=tts)
 
 
+def resolve_speech_mode(settings: Settings, *, allow_offline: bool) -> Settings:
+    """The settings a command runs with: unchanged when the configured mode can run; without
+    ``OPENAI_API_KEY`` switched to the offline profile when ``allow_offline`` (logged loudly),
+    else :class:`ConfigError` (production never falls back to the demo silently)."""
+    r = settings.responder
+    if r.mode == "offline":
+        log.warning("using " + OFFLINE_PROFILE + " (TANDEM_RESPONDER_MODE=offline)")
+        return settings
+    if settings.openai_api_key is not None:
+        return settings
+    if not allow_offline:
+        raise ConfigError(NO_KEY_FOR_START)
+    log.warning("OPENAI_API_KEY is not set: using " + OFFLINE_PROFILE)
+    offline = r.model_copy(update={"mode": "offline"})
+    return settings.model_copy(update={"responder": offline})
+
+
 def speech_profile(settings: Settings, offline: OfflineSpeech | None = None) -> SpeechProfile:
-    """The realtime (or half-cascade) profile with an OpenAI key, else the offline one (logged
-    as such). ``offline``: models already loaded by this process."""
-    if settings.openai_api_key is None:
+    """The models of one call in the configured mode. ``offline``: the offline profile's models,
+    already loaded by this process (required in offline mode)."""
+    if settings.responder.mode == "offline":
         from responder.offline import FrontDeskBrain
 
-        log.warning(OFFLINE_NOTICE)
-        models = offline or load_offline_speech()
-        return SpeechProfile("offline", llm=FrontDeskBrain(), stt=models.stt, tts=models.tts)
+        if offline is None:
+            raise ConfigError("the offline speech models are not loaded in this process")
+        return SpeechProfile("offline", llm=FrontDeskBrain(), stt=offline.stt, tts=offline.tts)
     return SpeechProfile(
         settings.responder.mode, llm=realtime_model(settings), tts=cascade_tts(settings)
     )
@@ -98,7 +120,7 @@ def load_vad(min_silence_s: float | None = None) -> vad.VAD:
 
 def profile_vad(settings: Settings) -> vad.VAD:
     """The VAD for this process's profile: quicker to end a turn in the offline cascade."""
-    offline = settings.openai_api_key is None
+    offline = settings.responder.mode == "offline"
     return load_vad(settings.responder.offline_vad_silence_s if offline else None)
 
 

@@ -1,4 +1,4 @@
-"""Opening and closing what the calls of one responder process share."""
+"""Opening and closing what one call shares with the rest of its process's work."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from responder.latency import LatencyHistory
 from responder.metrics import ResponderMetrics
 from shared.bus import ResponderBus
 from shared.config import Settings
+from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.redis_client import connect
 from tools import ToolRegistry
@@ -19,26 +20,24 @@ from tools import ToolRegistry
 
 @contextlib.asynccontextmanager
 async def open_services(
-    settings: Settings, redis_url: str, metrics: ResponderMetrics
+    settings: Settings, metrics: ResponderMetrics, registry: ToolRegistry, http: httpx.AsyncClient
 ) -> AsyncIterator[CallServices]:
-    """Redis, the bus, latency history, the tool registry and an HTTP client, closed on exit."""
-    redis = connect(redis_url, name="tandem-responder")
+    """Redis (``settings.redis_url``, shared with the thinkers), the bus and latency history for
+    one call, closed on exit; ``registry``, ``http`` and ``metrics``: the process's."""
+    if settings.redis_url is None:
+        raise ConfigError("REDIS_URL is not set: a call needs the Redis its thinkers read")
+    redis = connect(settings.redis_url.get_secret_value(), name="tandem-responder")
     bus = ResponderBus(redis, settings.bus)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http:
-        try:
-            await bus.start()
-            yield CallServices(
-                settings=settings,
-                redis=redis,
-                bus=bus,
-                history=LatencyHistory(redis, Keys(settings.bus.prefix)),
-                registry=ToolRegistry.discover(
-                    enabled=settings.tools.enabled,
-                    disabled=settings.tools.disabled,
-                    strict=settings.tools.strict,
-                ),
-                http=http,
-                metrics=metrics,
-            )
-        finally:
-            await redis.aclose()
+    try:
+        await bus.start()
+        yield CallServices(
+            settings=settings,
+            redis=redis,
+            bus=bus,
+            history=LatencyHistory(redis, Keys(settings.bus.prefix)),
+            registry=registry,
+            http=http,
+            metrics=metrics,
+        )
+    finally:
+        await redis.aclose()

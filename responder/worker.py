@@ -1,47 +1,135 @@
 """The LiveKit worker: an ``AgentServer`` that takes explicitly dispatched calls.
 
 One server process registers with LiveKit (Cloud or self-hosted, through ``LIVEKIT_URL``,
-``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``) under the configured ``agent_name``; LiveKit
-runs each call in a pooled job process. Prewarm loads the silero VAD once per process. The
-health endpoint (``GET /`` and ``/worker``) is on ``TANDEM_RESPONDER_HTTP_PORT`` and Prometheus
-``/metrics`` on ``TANDEM_RESPONDER_METRICS_PORT`` (job processes report through prometheus
-multiprocess files). SIGTERM drains: no new calls, live calls get ``drain_s`` to finish.
+``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``) under the configured ``agent_name``; LiveKit runs
+each call in a job process from its pool (processes started by ``forkserver``). The entry point
+and the prewarm function are module-level functions, as the pool requires: it pickles them for
+every job process. Prewarm (:func:`prewarm`) runs once per job process with the settings the
+worker was built with and loads the models every call of the process shares; the entry point
+(:func:`entrypoint`) puts the call together with :func:`~responder.assembly.assemble_call`, the
+same function the simulator, the benchmarks and the tests use.
+
+tandem's health endpoint (``GET /`` and ``/worker``, :mod:`responder.health`) is on
+``TANDEM_RESPONDER_HTTP_PORT``; Prometheus ``/metrics`` on ``TANDEM_RESPONDER_METRICS_PORT``
+(job processes report through prometheus multiprocess files).
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import errno
+import functools
 import logging
 import os
 import re
+import shutil
+import socket
 import tempfile
+import time
 import uuid
 from typing import Any
 
 from livekit.agents import AgentServer, JobContext, JobProcess
 
-from responder.call import Call
-from responder.metrics import ResponderMetrics
-from responder.models import build_session, load_offline_speech, profile_vad, speech_profile
-from responder.services import open_services
-from shared.config import Settings, load_settings
+from responder.assembly import ProcessModels, assemble_call, discover_tools, load_process_models
+from responder.health import HealthServer, WorkerHealth
+from shared.config import Settings
 from shared.errors import ConfigError
 
 log = logging.getLogger("tandem.responder")
 
+_SETTINGS = "tandem.settings"
+_MODELS = "tandem.models"
+PROCESS_INIT_TIMEOUT_S = 60.0
+"""Longest a job process may take to prewarm (the offline models take seconds on a busy CPU)."""
 
-def prewarm(proc: JobProcess) -> None:
-    """Once per job process: load the VAD (and, with no OpenAI key, the offline speech models)
-    and create the process's metric series."""
+
+def prewarm(settings: Settings, proc: JobProcess) -> None:
+    """Once per job process: keep the worker's settings and load the models every call of this
+    process shares (the VAD; offline, Whisper and the hibari voice) and its metric series."""
     from prometheus_client import REGISTRY
 
-    settings = load_settings()
-    proc.userdata["vad"] = profile_vad(settings)
-    if settings.openai_api_key is None:
-        proc.userdata["offline"] = load_offline_speech()
-    proc.userdata["metrics"] = ResponderMetrics(REGISTRY)
+    proc.userdata[_SETTINGS] = settings
+    proc.userdata[_MODELS] = load_process_models(settings, REGISTRY)
 
 
-def build_server(settings: Settings) -> AgentServer:
+async def entrypoint(ctx: JobContext) -> None:
+    """One dispatched call: assemble it, start it in the room and return; the job lives on until
+    the call ends (the call then shuts the job down) or the worker shuts the job down (the call
+    is then closed)."""
+    began = time.perf_counter()
+    settings: Settings = ctx.proc.userdata[_SETTINGS]
+    models: ProcessModels = ctx.proc.userdata[_MODELS]
+    session_id = _session_id(ctx.job.id)
+    call = await assemble_call(settings, models, session_id=session_id)
+
+    async def close_call() -> None:
+        await call.aclose("job shutdown")
+
+    ctx.add_shutdown_callback(close_call)
+    call.end_listeners.append(lambda reason: ctx.shutdown(reason=f"call ended: {reason}"))
+    log.info("call starting", extra={"session_id": session_id, "pid": os.getpid()})
+    log.debug("call room", extra={"session_id": session_id, "room": ctx.room.name})
+    try:
+        await call.start(room=ctx.room)
+    except BaseException:
+        await call.aclose("could not start")
+        raise
+    setup_ms = round((time.perf_counter() - began) * 1000, 1)
+    log.info("call started", extra={"session_id": session_id, "setup_ms": setup_ms})
+
+
+class TandemServer(AgentServer):
+    """LiveKit's ``AgentServer`` with tandem's health endpoint (:class:`WorkerHealth`) on
+    ``TANDEM_RESPONDER_HTTP_PORT``; its ports are taken before the worker starts, so a port in
+    use is one clear error (:class:`ConfigError`) rather than a worker without health."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(**options)
+        self.settings = settings
+        self.health = WorkerHealth(self)
+        self.health_server = HealthServer(self.health)
+        self._health_task: asyncio.Task[None] | None = None
+        self.on("worker_started", self._serve_health)
+
+    async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
+        """Take the health port, then run the worker (see ``AgentServer.run``)."""
+        r = self.settings.responder
+        self.health.requires_registration = not unregistered
+        if r.metrics_port:
+            _check_port_free(r.metrics_port, "TANDEM_RESPONDER_METRICS_PORT")
+        try:
+            self.health_server.bind("", r.http_port)
+        except OSError as error:
+            raise ConfigError(
+                _port_in_use("TANDEM_RESPONDER_HTTP_PORT", r.http_port, error)
+            ) from None
+        await super().run(devmode=devmode, unregistered=unregistered)
+
+    async def aclose(self) -> None:
+        """Close the worker (live jobs are shut down), then the health endpoint."""
+        await super().aclose()
+        await self.health_server.aclose()
+
+    def _serve_health(self) -> None:
+        self._health_task = asyncio.get_running_loop().create_task(self.health_server.start())
+
+
+def _check_port_free(port: int, variable: str) -> None:
+    try:
+        socket.create_server(("", port)).close()
+    except OSError as error:
+        raise ConfigError(_port_in_use(variable, port, error)) from None
+
+
+def _port_in_use(variable: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return f"{variable}: port {port} is already in use"
+    return f"{variable}: cannot listen on port {port} ({error.strerror})"
+
+
+def build_server(settings: Settings) -> TandemServer:
     """The worker for ``settings`` (the LiveKit connection is checked when it starts)."""
     r = settings.responder
     if settings.redis_url is None:
@@ -49,47 +137,29 @@ def build_server(settings: Settings) -> AgentServer:
             "REDIS_URL is not set: the responder and the thinkers must share one Redis "
             "(run `tandem redis` for a local one and export the URL it prints)"
         )
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
-        prefix="tandem-metrics-"
-    )
-    server = AgentServer(
-        setup_fnc=prewarm,
-        port=r.http_port,
+    discover_tools(settings)  # a broken plugin in strict mode stops the worker here, not per job
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or _private_metrics_dir()
+    server = TandemServer(
+        settings,
+        setup_fnc=functools.partial(prewarm, settings),
+        host="127.0.0.1",  # LiveKit's own health server; tandem's is on http_port
+        port=0,
         prometheus_port=r.metrics_port or None,
         prometheus_multiproc_dir=metrics_dir if r.metrics_port else None,
         drain_timeout=int(r.drain_s),
+        initialize_process_timeout=PROCESS_INIT_TIMEOUT_S,
         ws_url=settings.livekit_url,
         api_key=_secret(settings.livekit_api_key),
         api_secret=_secret(settings.livekit_api_secret),
     )
-
-    @server.rtc_session(agent_name=r.agent_name)
-    async def entrypoint(ctx: JobContext) -> None:
-        await run_job(ctx)
-
+    server.rtc_session(entrypoint, agent_name=r.agent_name)
     return server
 
 
-async def run_job(ctx: JobContext) -> None:
-    """One dispatched call: a session in the room, delegation, the floor, metrics."""
-    settings = load_settings()
-    assert settings.redis_url is not None  # build_server checked it
-    session_id = _session_id(ctx.job.id)
-    metrics: ResponderMetrics = ctx.proc.userdata["metrics"]
-    async with open_services(settings, settings.redis_url.get_secret_value(), metrics) as services:
-        profile = speech_profile(settings, ctx.proc.userdata.get("offline"))
-        session = build_session(settings, profile=profile, vad_model=ctx.proc.userdata["vad"])
-        call = Call(session, services, session_id=session_id, literal_speech=profile.literal_speech)
-
-        async def hang_up(reason: str) -> None:
-            await call.aclose(reason)
-
-        ctx.add_shutdown_callback(lambda: hang_up("job shutdown"))
-        log.info("call starting", extra={"session_id": session_id, "room": ctx.room.name})
-        await call.start(room=ctx.room)
-        await call.ended.wait()
-        if call.end_reason == "fatal_error":
-            ctx.shutdown(reason="speech model failed")
+def _private_metrics_dir() -> str:
+    path = tempfile.mkdtemp(prefix="tandem-metrics-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def _session_id(job_id: str) -> str:

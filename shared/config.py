@@ -2,14 +2,19 @@
 
 Variables use the ``TANDEM_`` prefix, except the names the ecosystem already uses: ``REDIS_URL``,
 ``LIVEKIT_*``, ``OPENAI_*`` and ``ANTHROPIC_*``. Secrets are ``SecretStr``. :func:`load_settings`
-turns any invalid value into one :class:`~shared.errors.ConfigError` line that names the variable
-and never echoes its value.
+reads only the sections a command needs and turns every invalid value at once into one
+:class:`~shared.errors.ConfigError` line that names each variable and never echoes a value;
+:func:`unknown_variables` finds ``TANDEM_*`` names nothing reads (typos).
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -23,7 +28,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
 
-_S = TypeVar("_S", bound=BaseSettings)
 _PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
@@ -128,9 +132,11 @@ class ResponderSettings(BaseSettings):
     agent_name: str = Field("tandem", min_length=1, description="Explicit-dispatch agent name.")
     realtime_model: str = Field("gpt-realtime", description="OpenAI realtime model.")
     voice: str = Field("marin", description="Realtime voice (audio mode).")
-    mode: Literal["realtime", "half-cascade"] = Field(
+    mode: Literal["realtime", "half-cascade", "offline"] = Field(
         "realtime",
-        description="'half-cascade': the realtime model writes text and a separate TTS speaks it.",
+        description="'half-cascade': the realtime model writes text and a separate TTS speaks it. "
+        "'offline': the labelled offline demo speech profile (silero VAD, Whisper, the rule-based "
+        "front-desk brain, the hibari voice), chosen explicitly; `start` runs it only when asked.",
     )
     tts_model: str = Field("gpt-4o-mini-tts", description="TTS model of the half-cascade mode.")
     tts_voice: str = Field("ash", description="TTS voice of the half-cascade mode.")
@@ -213,6 +219,41 @@ class ResponderSettings(BaseSettings):
         return self
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What is wrong with a Redis URL, in words that never repeat it (it may hold a password);
+    ``None`` when it has the form redis-py accepts: ``redis://[[user]:password@]host[:port][/db]``,
+    ``rediss://...`` (TLS) or ``unix:///path/to/socket[?db=N]``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "is not a URL"
+    scheme = parts.scheme.lower()
+    if scheme not in REDIS_SCHEMES:
+        return "must start with redis://, rediss:// or unix://"
+    if scheme == "unix":
+        if not parts.path:
+            return "has no socket path (unix:///path/to/redis.sock)"
+        database = None
+    else:
+        if not parts.hostname:
+            return "has no host (redis://host:6379/0)"
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if port is not None and not 1 <= port <= 65535:
+            return "has a port that is not a number from 1 to 65535"
+        database = parts.path.lstrip("/") or None
+    for value in parse_qs(parts.query).get("db", []):
+        database = value
+    if database is not None and not database.isdigit():
+        return "has a database that is not a number (redis://host:6379/0)"
+    return None
+
+
 class Settings(BaseSettings):
     """Everything a tandem process reads from its environment."""
 
@@ -227,7 +268,14 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         None,
         validation_alias=_env("REDIS_URL", "TANDEM_REDIS_URL"),
-        description="Unset: a private redis-server is started for this process.",
+        description="Unset (or empty): a private redis-server is started for this process.",
+    )
+    redis_startup_wait_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="How long a long-running process (thinker, responder) waits for REDIS_URL to "
+        "answer at start-up before it exits with an error. One-shot commands wait ~2.5 s.",
     )
     livekit_url: str | None = Field(None, validation_alias=_env("LIVEKIT_URL"))
     livekit_api_key: SecretStr | None = Field(None, validation_alias=_env("LIVEKIT_API_KEY"))
@@ -241,43 +289,138 @@ class Settings(BaseSettings):
     thinker: ThinkerSettings = Field(default_factory=ThinkerSettings)
     responder: ResponderSettings = Field(default_factory=ResponderSettings)
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_has_a_usable_form(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # `REDIS_URL=` in a .env file means unset, as with most tools
+        problem = redis_url_problem(value.get_secret_value())
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
-def _variable_name(model: type[BaseSettings], field_name: str) -> str:
+
+Section = Literal["bus", "tools", "thinker", "responder"]
+"""A part of :class:`Settings` that :func:`load_settings` can validate on its own."""
+
+SECTIONS: tuple[Section, ...] = ("bus", "tools", "thinker", "responder")
+"""Every section: what :func:`load_settings` validates unless told otherwise."""
+
+_SECTION_MODELS: dict[Section, type[BaseSettings]] = {
+    "bus": BusSettings,
+    "tools": ToolSettings,
+    "thinker": ThinkerSettings,
+    "responder": ResponderSettings,
+}
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _variable_names(model: type[BaseSettings], field_name: str) -> list[str]:
     field = model.model_fields.get(field_name)
     alias = field.validation_alias if field is not None else None
-    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
-        return alias.choices[0]
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
     prefix = str(model.model_config.get("env_prefix", ""))
-    return f"{prefix}{field_name}".upper()
+    return [f"{prefix}{field_name}".upper()]
 
 
-def _config_error(model: type[BaseSettings], error: ValidationError) -> ConfigError:
+def _problems(model: type[BaseSettings], error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors(include_input=False, include_url=False):
+        message = item["msg"]
+        for prefix in _PYDANTIC_PREFIXES:
+            message = message.removeprefix(prefix)
         if not item["loc"]:  # a check across fields names its variables in the message
-            problems.append(item["msg"].removeprefix("Value error, "))
+            problems.append(message)
             continue
-        name = str(item["loc"][0]) if item["loc"] else "?"
+        name = str(item["loc"][0])
         # a loc that is not a field name is an alias, which is already the variable's name
-        variable = _variable_name(model, name) if name in model.model_fields else name
-        problems.append(f"{variable}: {item['msg']}")
-    return ConfigError("invalid configuration: " + "; ".join(problems))
+        variable = _variable_names(model, name)[0] if name in model.model_fields else name
+        problems.append(f"{variable}: {message}")
+    return problems
 
 
-def _load(model: type[_S], env_file: str | None, **values: Any) -> _S:
+def _section(model: type[BaseSettings], env_file: str | None, problems: list[str]) -> Any:
     try:
-        return model(_env_file=env_file, **values)
+        return model(_env_file=env_file)
     except ValidationError as error:
-        raise _config_error(model, error) from None
+        problems.extend(_problems(model, error))
+        return model.model_construct()
 
 
-def load_settings(env_file: str | None = ".env") -> Settings:
-    """Read :class:`Settings`; raise :class:`ConfigError` naming any bad variable."""
-    return _load(
-        Settings,
-        env_file,
-        bus=_load(BusSettings, env_file),
-        tools=_load(ToolSettings, env_file),
-        thinker=_load(ThinkerSettings, env_file),
-        responder=_load(ResponderSettings, env_file),
-    )
+def load_settings(
+    env_file: str | None = ".env", *, sections: Iterable[Section] = SECTIONS
+) -> Settings:
+    """Read :class:`Settings` from the environment and ``env_file``.
+
+    The top-level settings (``REDIS_URL``, keys, logging) are always read; of the sections only
+    those in ``sections`` are: a command validates what it uses, so a thinker does not refuse to
+    start over a responder-only setting. A section not asked for holds its defaults and reads
+    nothing (``settings.responder`` always exists).
+
+    Raises :class:`ConfigError` listing every problem of everything read, each naming its
+    variable and never its value.
+    """
+    if isinstance(sections, str):
+        raise TypeError("sections must be a collection of section names, not one string")
+    wanted = set(sections)
+    if not wanted <= set(SECTIONS):
+        raise ValueError(f"unknown settings sections: {sorted(wanted - set(SECTIONS))}")
+    problems: list[str] = []
+    parts: dict[str, Any] = {
+        name: _section(model, env_file, problems) if name in wanted else model.model_construct()
+        for name, model in _SECTION_MODELS.items()
+    }
+    try:
+        settings = Settings(
+            _env_file=env_file,
+            bus=parts["bus"],
+            tools=parts["tools"],
+            thinker=parts["thinker"],
+            responder=parts["responder"],
+        )
+    except ValidationError as error:
+        problems[:0] = _problems(Settings, error)
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+    return settings
+
+
+def known_variables() -> frozenset[str]:
+    """Every variable name tandem reads (upper case), ``TANDEM_*`` and the ecosystem's own."""
+    names: set[str] = set()
+    models: tuple[type[BaseSettings], ...] = (Settings, *_SECTION_MODELS.values())
+    for model in models:
+        for field_name in model.model_fields:
+            if model is Settings and field_name in _SECTION_MODELS:
+                continue  # a section is read from its own variables, not one JSON variable
+            names.update(_variable_names(model, field_name))
+    return frozenset(names)
+
+
+def _env_file_names(env_file: str | os.PathLike[str] | None) -> Iterable[str]:
+    if env_file is None or not os.path.isfile(env_file):
+        return ()
+    from dotenv import dotenv_values  # installed with pydantic-settings, which reads .env with it
+
+    return dotenv_values(env_file).keys()
+
+
+def unknown_variables(
+    environ: Mapping[str, str], env_file: str | os.PathLike[str] | None = ".env"
+) -> list[tuple[str, str | None]]:
+    """``TANDEM_*`` variables in ``environ`` or ``env_file`` that no setting reads (a typo is
+    otherwise silently ignored), each with the closest real name when one is close, sorted by
+    name. Only names are looked at, never values."""
+    known = known_variables()
+    candidates = sorted(name for name in known if name.startswith("TANDEM_"))
+    found = {
+        name
+        for name in (*environ.keys(), *_env_file_names(env_file))
+        if name.upper().startswith("TANDEM_") and name.upper() not in known
+    }
+    unknown = []
+    for name in sorted(found):
+        close = difflib.get_close_matches(name.upper(), candidates, n=1, cutoff=0.8)
+        unknown.append((name, close[0] if close else None))
+    return unknown

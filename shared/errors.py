@@ -41,3 +41,10 @@ class ToolError(TandemError):
 
     The message is shown to the model as the tool's result; keep it short and actionable.
     """
+
+
+class StopRequested(TandemError):
+    """A start-up wait ended because the process was asked to stop (SIGTERM, SIGINT).
+
+    Not a failure: a process that gets it exits quietly with status 0.
+    """

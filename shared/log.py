@@ -14,8 +14,20 @@ from typing import Literal, TextIO
 from pythonjsonlogger.json import JsonFormatter
 
 PERSONAL_FIELDS = frozenset(
-    {"transcript", "text", "request", "context", "phone", "phone_number", "caller", "tool_args"}
+    {
+        "transcript",
+        "text",
+        "request",
+        "context",
+        "phone",
+        "phone_number",
+        "caller",
+        "tool_args",
+        "room",  # LiveKit stamps every job line with the room name; SIP rooms carry the number
+    }
 )
+PERSONAL_PREFIXES = ("lk.pii.",)
+"""LiveKit marks the personal fields of its own records (participant identity, room name)."""
 REDACTED = "[redacted]"
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -25,8 +37,9 @@ class RedactPersonalData(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno > logging.DEBUG:
-            for name in PERSONAL_FIELDS.intersection(record.__dict__):
-                setattr(record, name, REDACTED)
+            for name in list(record.__dict__):
+                if name in PERSONAL_FIELDS or name.startswith(PERSONAL_PREFIXES):
+                    setattr(record, name, REDACTED)
         return True
 
 
@@ -70,3 +83,5 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    for chatty in ("httpx", "httpx2", "httpcore", "httpcore2"):  # a line per HTTP request
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from responder.audio_io import CallerAudioInput, Utterance
 from shared.errors import TandemError
+from simulator.audio_io import CallerAudioInput, Utterance
 from simulator.scenario import Step
 from simulator.voice import SAMPLE_RATE, CallerVoice
 

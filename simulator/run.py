@@ -1,5 +1,6 @@
-"""One simulated call, end to end: the real responder ``Call`` (session, delegation, floor) on
-room-less audio, a real thinker process, the scripted caller, and the run's artifacts.
+"""One simulated call, end to end: the responder's call, put together by the same
+:func:`~responder.assembly.assemble_call` a LiveKit job uses, on room-less audio; a real thinker
+process; the scripted caller; and the run's artifacts.
 
 The caller follows the scenario's steps, or, in persona mode (:class:`PersonaMode`), Claude plays
 the scenario's persona after its goals, line by line, while a judge watches the goals.
@@ -26,15 +27,13 @@ from anthropic import AsyncAnthropic
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import EventTypes
 
-from responder.audio_io import CallerAudioInput, CallRecorder, CapturingAudioOutput, PlayedSegment
+from responder.assembly import RoomlessAudio, assemble_call
 from responder.call import Call
-from responder.metrics import ResponderMetrics
-from responder.models import build_session, speech_profile
-from responder.services import open_services
-from shared.bus import SessionLink
+from shared.bus import ResponderBus, SessionLink
 from shared.config import Settings
 from shared.errors import UpstreamError
 from simulator.analysis import marks_for, summarize
+from simulator.audio_io import CallerAudioInput, CallRecorder, CapturingAudioOutput, PlayedSegment
 from simulator.caller import AgentSpeech, CallerLine, ScriptedCaller, StepTimeout
 from simulator.checks import CheckResult, evaluate, read_bookings
 from simulator.judge import JudgeError, all_settled, judge_call
@@ -205,33 +204,23 @@ async def run_call(
         for listener in listeners:
             listener(record)
 
-    async with (
-        running_thinker(
-            stack,
-            prefix=prefix,
-            think_s=scenario.thinker.think_s,
-            log_path=directory / "thinker.log",
-        ),
-        open_services(settings, stack.redis_url, ResponderMetrics()) as services,
+    async with running_thinker(
+        stack, prefix=prefix, think_s=scenario.thinker.think_s, log_path=directory / "thinker.log"
     ):
-        profile = speech_profile(settings, stack.offline)
-        session = build_session(
-            settings, profile=profile, vad_model=stack.vad, aec_warmup_duration=None
-        )
         mic, speaker = CallerAudioInput(), CapturingAudioOutput()
-        session.input.audio, session.output.audio = mic, speaker
-        call = Call(session, services, session_id=session_id, literal_speech=profile.literal_speech)
+        call = await assemble_call(
+            settings, stack.models, session_id=session_id, audio=RoomlessAudio(mic, speaker)
+        )
         watch = CallWatch(call, speaker)
         call.metrics.listeners.append(
             lambda e: emit("responder", str(e["event"]), **_without(e, "t", "event"))
         )
-        _follow_session(session, emit)
+        _follow_session(call.session, emit)
         caller = ScriptedCaller(mic, watch, voice, on_line=lambda line: _caller_line(line, emit))
         clock.start()
         recorder = CallRecorder(mic, speaker, start_time=clock.origin)
-        follower = asyncio.create_task(
-            _follow_thinker(services.bus.session(session_id), clock, emit)
-        )
+        link = ResponderBus(stack.redis, settings.bus).session(session_id)
+        follower = asyncio.create_task(_follow_thinker(link, clock, emit))
         error: str | None = None
         try:
             await call.start()
@@ -239,7 +228,7 @@ async def run_call(
                 "simulator",
                 "call_started",
                 scenario=scenario.name,
-                profile=profile.name,
+                profile=stack.profile_name,
                 caller="script" if persona is None else "persona",
             )
             play = (
@@ -258,19 +247,18 @@ async def run_call(
             await call.aclose("caller hung up")
             await mic.aclose()
             await speaker.aclose()
-            await _aclose_model(profile.llm)
             await asyncio.sleep(0.3)  # the thinker's last events
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
-        bookings = await read_bookings(ToolStore(services.redis, prefix, "bookings"))
+        bookings = await read_bookings(ToolStore(stack.redis, prefix, "bookings"))
         requests = {task.number: task.request for task in call.delegator.tasks.all()}
         responder_summary = call.metrics.summary()
     record = _build_record(scenario, watch, caller.lines, events, requests, clock, end)
     metrics = summarize(record, events, responder_summary)
     checks = evaluate(scenario.checks, record=record, events=events, bookings=bookings)
     metrics["checks"] = {"passed": sum(c.passed for c in checks), "total": len(checks)}
-    metrics["profile"] = profile.name
+    metrics["profile"] = stack.profile_name
     if error is not None:
         metrics["error"] = error
     result = RunResult(scenario, directory, record, metrics, checks, error)
@@ -420,12 +408,6 @@ async def _follow_thinker(link: SessionLink, clock: _Clock, emit: Callable[..., 
     async for event in link.events():
         data = event.model_dump(mode="json", exclude={"ts_ms", "v"})
         emit("thinker", data.pop("type"), at=round(clock.at_wall_ms(event.ts_ms), 3), **data)
-
-
-async def _aclose_model(model: Any) -> None:
-    close = getattr(model, "aclose", None)
-    if close is not None:
-        await close()
 
 
 def _without(event: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -1,34 +1,28 @@
 """Everything a simulated call runs on, started the way production starts it: a Redis (the
 project's own private ``redis-server`` unless ``REDIS_URL`` is set), a real thinker process
-(``python -m thinker``) per call, and the responder's speech models loaded once per process."""
+(``python -m thinker``, waited for through its ``/healthz``) per call, and the responder's
+per-process models loaded once, by the same function LiveKit's prewarm uses."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from livekit.agents import vad
 from livekit.plugins import silero  # noqa: F401  (plugins must register on the main thread)
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from responder.models import OfflineSpeech, load_offline_speech, profile_vad
+from responder.assembly import ProcessModels, load_process_models
 from shared.config import Settings
 from shared.embedded_redis import EmbeddedRedis
-from shared.errors import ConfigError
-from shared.redis_client import connect
+from shared.redis_client import check_redis, connect
+from shared.thinker_process import ThinkerProcess
 
-THINKER_START_S = 30.0
-"""Longest a thinker process may take to join the task group."""
-
-_READY = '"message": "worker started"'
-"""The thinker's log line once its worker takes tasks."""
+_REDIS_WAIT_S = 5.0
+"""How long a demo waits for the Redis of ``REDIS_URL`` to answer."""
 
 Progress = Callable[[str], None]
 """Told the name of each loading step as it starts."""
@@ -39,44 +33,52 @@ class Stack:
     """Process-wide pieces shared by every call of a demo or evaluation."""
 
     settings: Settings
-    redis_url: str
+    """The settings calls run with (``redis_url`` is the Redis in use, private or not)."""
     redis: Redis
-    vad: vad.VAD
-    offline: OfflineSpeech | None
-    """The offline speech models (None when the realtime model is used)."""
+    models: ProcessModels
     embedded: EmbeddedRedis | None
 
     @property
+    def redis_url(self) -> str:
+        """The Redis every call and thinker of this stack uses."""
+        assert self.settings.redis_url is not None
+        return self.settings.redis_url.get_secret_value()
+
+    @property
     def profile_name(self) -> str:
-        """``offline`` or the realtime mode, for reports."""
-        return "offline" if self.offline is not None else self.settings.responder.mode
+        """The speech profile (``offline``, ``realtime`` or ``half-cascade``), for reports."""
+        return self.settings.responder.mode
 
 
 def loading_steps(settings: Settings) -> int:
     """How many steps :func:`open_stack` reports for ``settings``."""
-    return 1 + (settings.redis_url is None) + (settings.openai_api_key is None)
+    return 1 + (settings.redis_url is None)
 
 
 @contextlib.asynccontextmanager
 async def open_stack(settings: Settings, progress: Progress) -> AsyncIterator[Stack]:
-    """Start Redis and load the models; everything is stopped on exit."""
+    """Start Redis and load the models; everything is stopped on exit. ``settings`` must name
+    the speech mode to run (see :func:`responder.models.resolve_speech_mode`)."""
     embedded: EmbeddedRedis | None = None
-    if settings.redis_url is not None:
-        url = settings.redis_url.get_secret_value()
-    else:
+    if settings.redis_url is None:
         progress("starting a private redis-server")
         embedded = EmbeddedRedis()
         url = await asyncio.to_thread(embedded.start)
+        settings = settings.model_copy(update={"redis_url": SecretStr(url)})
+    else:  # REDIS_URL: it must answer (one line if not) before anything is loaded
+        await check_redis(settings.redis_url.get_secret_value(), timeout_s=_REDIS_WAIT_S)
     try:
-        progress("loading the silero VAD")
-        vad_model = await asyncio.to_thread(profile_vad, settings)
-        offline = None
-        if settings.openai_api_key is None:
-            progress("loading Whisper tiny.en and the hibari voice")
-            offline = await asyncio.to_thread(load_offline_speech)
-        redis = connect(url, name="tandem-simulator")
+        offline = settings.responder.mode == "offline"
+        progress(
+            "loading the silero VAD, Whisper tiny.en and the hibari voice"
+            if offline
+            else "loading the silero VAD"
+        )
+        models = await asyncio.to_thread(load_process_models, settings)
+        assert settings.redis_url is not None
+        redis = connect(settings.redis_url.get_secret_value(), name="tandem-simulator")
         try:
-            yield Stack(settings, url, redis, vad_model, offline, embedded)
+            yield Stack(settings, redis, models, embedded)
         finally:
             await redis.aclose()
     finally:
@@ -87,65 +89,20 @@ async def open_stack(settings: Settings, progress: Progress) -> AsyncIterator[St
 @contextlib.asynccontextmanager
 async def running_thinker(
     stack: Stack, *, prefix: str, think_s: float, log_path: Path
-) -> AsyncIterator[subprocess.Popen[bytes]]:
-    """A real thinker process on ``prefix``, ready (in the task group) when this yields; its
-    log goes to ``log_path``. SIGTERM on exit (it drains), then kill if it lingers."""
-    env = {
-        **os.environ,
-        "REDIS_URL": stack.redis_url,
-        "TANDEM_BUS_PREFIX": prefix,
-        "TANDEM_THINKER_DEMO_THINK_S": str(think_s),
-        "TANDEM_THINKER_HTTP_PORT": "0",
-        "TANDEM_THINKER_DRAIN_S": "2",
-    }
-    process = await asyncio.to_thread(_spawn_thinker, env, log_path)
+) -> AsyncIterator[ThinkerProcess]:
+    """A real thinker process on ``prefix``, taking tasks (its ``/healthz`` says so) when this
+    yields; its log goes to ``log_path``. SIGTERM on exit (it drains), then kill if it lingers."""
+    thinker = ThinkerProcess(
+        stack.redis_url,
+        log_path,
+        env={
+            "TANDEM_BUS_PREFIX": prefix,
+            "TANDEM_THINKER_DEMO_THINK_S": str(think_s),
+            "TANDEM_THINKER_DRAIN_S": "2",
+        },
+    )
+    await asyncio.to_thread(thinker.start)
     try:
-        await _joined(process, log_path)
-        yield process
+        yield thinker
     finally:
-        await asyncio.to_thread(_stop, process)
-
-
-def _spawn_thinker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-m", "thinker"],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-
-def _ready(log_path: Path) -> bool:
-    return _READY in log_path.read_text(encoding="utf-8", errors="replace")
-
-
-async def _joined(process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Until the thinker's log says its worker loops run (Redis keeps no record of an idle
-    consumer before it has read a task)."""
-    deadline = time.monotonic() + THINKER_START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ConfigError(f"the thinker exited at start; see {log_path}: {_tail(log_path)}")
-        if await asyncio.to_thread(_ready, log_path):
-            return
-        await asyncio.sleep(0.05)
-    raise ConfigError(f"the thinker did not start in {THINKER_START_S:g} s; see {log_path}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    with contextlib.suppress(OSError):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        return " | ".join(line.strip() for line in text.splitlines()[-lines:])
-    return ""
+        await asyncio.to_thread(thinker.stop)

@@ -2,7 +2,8 @@
 marked moments (interruptions, dead air, talk-over, stale results, fillers, nudges) on top.
 
 Drawn with matplotlib's object API on an Agg canvas, never ``pyplot``: no global figure state
-and no display needed, so runs can render in worker threads.
+and no display needed, so runs can render in worker threads. matplotlib comes with the ``demo``
+extra and is imported only to draw: the rest of this module works without it.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from matplotlib.artist import Artist
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-
+from responder.offline import require_demo_extra
 from simulator.record import CallRecord, Mark, Speech, TaskSpan
 from simulator.transcript import clock
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 DPI = 100
 """Pixels per inch of the written PNG."""
@@ -162,8 +162,10 @@ def task_rows(tasks: Iterable[TaskSpan], call_end: float) -> dict[int, int]:
 def render_timeline(record: CallRecord, path: str | Path) -> Path:
     """Draw ``record`` and write it to ``path`` as a PNG (atomically); returns the path.
 
-    The picture is ``figure_width(record.duration) * DPI`` pixels wide.
+    The picture is ``figure_width(record.duration) * DPI`` pixels wide. Without matplotlib (the
+    ``demo`` extra) it raises :class:`~shared.errors.ConfigError`.
     """
+    require_demo_extra("the call timeline picture", ("matplotlib",))
     target = Path(path)
     figure = _draw(record)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -179,6 +181,9 @@ def render_timeline(record: CallRecord, path: str | Path) -> Path:
 
 def _draw(record: CallRecord) -> Figure:
     """The whole picture, on its own Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     entries = legend_entries(record)
     width = figure_width(record.duration)
     columns = max(1, int(width / 2.4))
@@ -321,6 +326,9 @@ def _label(ax: Axes, left: float, width: float, y: float, text: str, pt_per_s: f
 
 def _legend_handle(style: Style) -> Artist:
     """A legend swatch drawn the way the category is drawn."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     if style.shape == "line":
         return Line2D([], [], color=style.color, linestyle="--", label=style.label)
     if style.shape == "marker":

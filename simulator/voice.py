@@ -12,8 +12,8 @@ import functools
 
 import numpy as np
 
-from responder.audio_io import Int16Array, resample
 from responder.offline import HibariTTS
+from responder.pcm import Int16Array, resample
 
 SAMPLE_RATE = 24_000
 _SILENCE = 200

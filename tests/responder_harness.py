@@ -1,4 +1,5 @@
-"""A whole call without LiveKit or keys: the real ``AgentSession`` and ``RealtimeModel`` against
+"""A whole call without LiveKit or keys, assembled by the production
+:func:`~responder.assembly.assemble_call`: the real ``AgentSession`` and ``RealtimeModel`` against
 the fake Realtime server, the caller's synthesized voice in through ``CallerAudioInput``, the
 agent's audio out through ``CapturingAudioOutput``, and a real thinker (``TaskWorker`` +
 ``ThinkerHandler``, scripted brain, real tools) on a real redis-server."""
@@ -9,6 +10,7 @@ import asyncio
 import functools
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,12 +21,13 @@ import numpy as np
 from livekit.agents import vad
 from redis.asyncio import Redis
 
-from responder.audio_io import CallerAudioInput, CapturingAudioOutput, to_int16
+from responder.assembly import ProcessModels, RoomlessAudio, assemble_call
 from responder.call import Call
 from responder.metrics import ResponderMetrics
-from responder.models import SpeechProfile, build_session, load_vad, realtime_model
-from responder.services import open_services
+from responder.models import load_vad
+from responder.pcm import to_int16
 from shared.config import BusSettings, ResponderSettings, Settings
+from simulator.audio_io import CallerAudioInput, CapturingAudioOutput
 from tests.conftest import running_worker
 from tests.fakes.realtime import (
     FakeRealtime,
@@ -168,8 +171,13 @@ class CallUnderTest:
 
 
 def responder_settings(**overrides: Any) -> ResponderSettings:
-    """Responder settings for tests: server VAD, quick patience, no env file."""
-    values: dict[str, Any] = {"turn_detection": "server", "metrics_port": 0} | overrides
+    """Responder settings for tests: server VAD, quick patience, no env file, no nudges within a
+    test unless ``idle_nudge_s`` is given."""
+    values: dict[str, Any] = {
+        "turn_detection": "server",
+        "metrics_port": 0,
+        "idle_nudge_s": 120.0,
+    } | overrides
     return ResponderSettings(_env_file=None, **values)
 
 
@@ -182,12 +190,9 @@ async def call_under_test(
     brain: TimedBrain,
     *,
     greeting: str | None = None,
-    away_after_s: float | None = None,
     **responder_overrides: Any,
 ) -> AsyncIterator[CallUnderTest]:
-    """A started call; on exit the call is ended and the fake checked for unscripted requests.
-
-    ``away_after_s``: the silence after which the caller counts as away (None: never)."""
+    """A started call; on exit the call is ended and the fake checked for unscripted requests."""
     registry = ToolRegistry.discover()
     registry.tools[slow_lookup.name] = slow_lookup
     async with (
@@ -196,6 +201,7 @@ async def call_under_test(
     ):
         settings = Settings(
             _env_file=None,
+            redis_url=redis_url,
             openai_api_key="test",
             openai_base_url=fake.base_url,
             bus=bus_settings,
@@ -204,23 +210,18 @@ async def call_under_test(
         handler = ThinkerHandler(
             brain, registry, redis, http, ThinkerMetrics(), prefix=bus_settings.prefix
         )
-        async with (
-            running_worker(redis, handler, bus_settings),
-            open_services(settings, redis_url, ResponderMetrics()) as services,
-        ):
-            services.registry = registry
-            model = realtime_model(settings)
-            session = build_session(
-                settings,
-                profile=SpeechProfile("realtime", llm=model),
-                vad_model=shared_vad(),
-                aec_warmup_duration=None,
-                user_away_timeout=away_after_s,
-            )
+        async with running_worker(redis, handler, bus_settings):
             caller, speaker = CallerAudioInput(), CapturingAudioOutput()
-            session.input.audio = caller
-            session.output.audio = speaker
-            call = Call(session, services, greeting=greeting)
+            models = ProcessModels(
+                shared_vad(), offline=None, metrics=ResponderMetrics(), tools=registry, http=http
+            )
+            call = await assemble_call(
+                settings,
+                models,
+                session_id=f"test-{uuid.uuid4().hex[:8]}",
+                audio=RoomlessAudio(caller, speaker),
+                greeting=greeting,
+            )
             harness = CallUnderTest(call, caller, speaker, fake, brain)
             call.metrics.listeners.append(harness.events.append)
             await call.start()
@@ -230,4 +231,3 @@ async def call_under_test(
                 await call.aclose("test over")
                 await caller.aclose()
                 await speaker.aclose()
-                await model.aclose()

@@ -18,7 +18,7 @@ from livekit.agents import Agent, AgentSession, llm, tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 from livekit.agents.voice import io
 
-from responder.audio_io import (
+from simulator.audio_io import (
     CallerAudioInput,
     CallRecorder,
     CapturingAudioOutput,

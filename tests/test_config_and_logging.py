@@ -56,6 +56,7 @@ def test_a_bad_value_gives_one_line_naming_the_variable_not_the_value(
     assert variable in message
     assert value not in message
     assert "\n" not in message
+    assert "Value error" not in message
 
 
 def test_the_cli_reports_bad_config_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

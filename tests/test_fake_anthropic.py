@@ -1,6 +1,6 @@
 """The fake Messages API, proven with the real ``anthropic`` SDK over a loopback socket.
 
-These tests double as the reference for what the thinker can rely on in SDK 2.12: which stream
+These tests double as the reference for what the thinker can rely on in SDK 2.12+: which stream
 event carries a finished tool call, which exceptions each failure raises, what is retried.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import sys
 import time
@@ -305,22 +306,29 @@ async def test_closing_a_stream_early_is_seen_by_the_server(fake: FakeAnthropic)
     await fake.wait_until(lambda: fake.request(0).outcome == "client_disconnected")
 
 
-async def test_stall_and_drop_mid_stream_escape_as_raw_httpx2_errors(fake: FakeAnthropic) -> None:
-    """Failures after the headers are not wrapped: the thinker must catch httpx2 errors too."""
+async def test_a_stall_or_drop_mid_stream_ends_the_stream_and_is_not_retried(
+    fake: FakeAnthropic,
+) -> None:
+    """After the headers, a stall ends the stream with a timeout error and a dropped connection
+    with a connection error, and the SDK retries neither. SDK 2.12 let them escape as raw httpx2
+    errors, 2.17 wraps them (``APITimeoutError``, ``APIConnectionError``): the thinker catches
+    both forms (``anthropic.APIError`` and ``httpx2.TransportError``)."""
     fake.enqueue(
         Turn.say("Lisbon is sunny.", interrupt=Stall(after_deltas=1)),
         Turn.say("Lisbon is sunny.", interrupt=Drop(after_deltas=1)),
     )
-    client = fake.client(max_retries=2, timeout=0.5)
+    client = fake.client(max_retries=2, timeout=30, http_client=_short_read_timeout_in_bodies())
 
-    with pytest.raises(httpx2.ReadTimeout):
+    with pytest.raises((anthropic.APITimeoutError, httpx2.TimeoutException)):
         async with client.messages.stream(model=MODEL, max_tokens=64, messages=ASK) as stream:
             await stream.get_final_message()
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with pytest.raises((anthropic.APIConnectionError, httpx2.TransportError)) as dropped:
         async with client.messages.stream(model=MODEL, max_tokens=64, messages=ASK) as stream:
             await stream.get_final_message()
 
+    assert not isinstance(dropped.value, anthropic.APITimeoutError | httpx2.TimeoutException)
     await fake.wait_until(lambda: fake.request(0).outcome == "client_disconnected")
+    assert fake.request(0).first_byte_at is not None  # the stall came after the headers
     assert fake.request(1).outcome == "dropped"
     assert len(fake.requests) == 2  # neither was retried
 
@@ -426,7 +434,8 @@ async def test_concurrent_streams_get_their_own_turns(fake: FakeAnthropic) -> No
     """Callables make concurrent answers independent of arrival order."""
 
     def echo(request: RecordedRequest) -> Turn:
-        return Turn.say(f"answer to {request.messages[-1]['content']}", first_byte_delay_s=0.3)
+        both_asked = functools.partial(fake.wait_for_requests, 2)  # neither answers before
+        return Turn.say(f"answer to {request.messages[-1]['content']}", headers_after=both_asked)
 
     fake.enqueue(echo, echo)
     client = fake.client()
@@ -468,7 +477,7 @@ async def test_stand_alone_process_for_benchmarks() -> None:
     )
     try:
         assert process.stdout is not None
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(45):  # a ceiling: imports take seconds on a busy machine
             url = (await process.stdout.readline()).decode().strip()
         async with anthropic.AsyncAnthropic(api_key="k", base_url=url, max_retries=0) as client:
             message = await client.messages.create(model=MODEL, max_tokens=8, messages=ASK)
@@ -517,6 +526,22 @@ async def test_close_drops_requests_still_in_flight() -> None:
 
     assert all(type(result) is anthropic.APIConnectionError for result in results)
     assert [r.outcome for r in fake.requests] == ["server_closed", "server_closed"]
+
+
+def _short_read_timeout_in_bodies(read_s: float = 0.3) -> httpx2.AsyncClient:
+    """An HTTP client for the SDK whose read timeout becomes ``read_s`` once a response's headers
+    are in: a timeout can then only fire mid-stream, however long a busy machine takes to get the
+    headers (the client's own timeouts, generous, cover everything before them).
+
+    The response hook runs after the headers and before the body is read, and the transport
+    reads the body's timeout from the request's ``timeout`` extension when it starts reading.
+    """
+
+    async def shorten(response: httpx2.Response) -> None:
+        extensions = response.request.extensions
+        extensions["timeout"] = {**extensions["timeout"], "read": read_s}
+
+    return anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [shorten]})
 
 
 async def _collect_text(client: anthropic.AsyncAnthropic, into: list[str]) -> None:

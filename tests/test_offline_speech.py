@@ -19,7 +19,6 @@ from livekit import rtc
 from livekit.agents import LanguageCode, stt, tts, vad
 from livekit.plugins import silero
 
-from responder.audio_io import Int16Array, resample
 from responder.offline import HibariTTS, SpeculativeSTT, WhisperSTT
 from responder.offline.whisper_stt import (
     MIN_CONTEXT_FRAMES,
@@ -27,6 +26,7 @@ from responder.offline.whisper_stt import (
     context_frames,
     max_tokens,
 )
+from responder.pcm import Int16Array, resample
 
 RATE = 24_000
 UTTERANCE = "I would like a table for four on Friday at eight."

@@ -306,7 +306,7 @@ async def test_a_silent_caller_is_asked_if_they_are_there_then_the_call_ends_pol
 ) -> None:
     script = agent_policy({})
     async with call_under_test(
-        redis, redis_server.url, settings, script, TimedBrain([]), away_after_s=1.0, max_nudges=1
+        redis, redis_server.url, settings, script, TimedBrain([]), idle_nudge_s=2.0, max_nudges=1
     ) as call:
         await asyncio.wait_for(call.call.ended.wait(), timeout=30)
         assert call.agent_said() == [NUDGE, GOODBYE_AFTER_SILENCE]
@@ -319,7 +319,7 @@ async def test_a_caller_who_answers_the_nudge_is_helped_and_not_hung_up_on(
 ) -> None:
     script = agent_policy({"sorry": Reply(Say("No problem. How can I help?"))})
     async with call_under_test(
-        redis, redis_server.url, settings, script, TimedBrain([]), away_after_s=1.0, max_nudges=1
+        redis, redis_server.url, settings, script, TimedBrain([]), idle_nudge_s=2.0, max_nudges=1
     ) as call:
         await call.until_event("idle_nudge")
         await call.agent_stopped()

@@ -3,43 +3,45 @@ learns, and that delegating costs no extra model round trip."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from livekit.agents import AgentSession, llm
+from livekit.agents import llm
 from livekit.agents.voice.run_result import RunResult
 from redis.asyncio import Redis
 
-from responder.call import Call, CallServices
-from responder.latency import LatencyHistory
+from responder.assembly import ProcessModels, assemble_call
+from responder.call import Call
 from responder.metrics import ResponderMetrics
-from shared.bus import ResponderBus
+from responder.models import SpeechProfile
 from shared.config import BusSettings, Settings
+from shared.embedded_redis import EmbeddedRedis
 from shared.keys import Keys
 from shared.wire import TaskRequest, decode_command
 from tests.fakes.scripted_llm import ScriptedLLM, Turn
-from tests.responder_harness import responder_settings
+from tests.responder_harness import responder_settings, shared_vad
 from tools import ToolRegistry
 
 
 @asynccontextmanager
 async def text_call(
-    redis: Redis, bus: ResponderBus, settings: BusSettings, turns: list[Turn]
+    redis_url: str, settings: BusSettings, turns: list[Turn]
 ) -> AsyncIterator[tuple[Call, ScriptedLLM]]:
+    """A text-mode call assembled the production way, its model scripted."""
     model = ScriptedLLM(turns)
     async with httpx.AsyncClient() as http:
-        services = CallServices(
-            settings=Settings(_env_file=None, bus=settings, responder=responder_settings()),
-            redis=redis,
-            bus=bus,
-            history=LatencyHistory(redis, Keys(settings.prefix)),
-            registry=ToolRegistry.discover(),
-            http=http,
-            metrics=ResponderMetrics(),
+        call = await assemble_call(
+            Settings(
+                _env_file=None, redis_url=redis_url, bus=settings, responder=responder_settings()
+            ),
+            ProcessModels(shared_vad(), None, ResponderMetrics(), ToolRegistry.discover(), http),
+            session_id=f"text-{uuid.uuid4().hex[:8]}",
+            greeting=None,
+            profile=SpeechProfile("realtime", llm=model),  # the scripted model stands in
         )
-        call = Call(AgentSession(llm=model), services, greeting=None)
         await call.start()
         try:
             yield call, model
@@ -61,7 +63,7 @@ def output_text(result: RunResult[Any], *, is_error: bool = False) -> str:
 
 
 async def test_delegating_submits_a_task_with_epoch_and_context_and_costs_no_extra_turn(
-    redis: Redis, bus: ResponderBus, settings: BusSettings
+    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings
 ) -> None:
     turns = [
         Turn(text="Hello! How can I help?"),
@@ -70,7 +72,7 @@ async def test_delegating_submits_a_task_with_epoch_and_context_and_costs_no_ext
             calls=[("delegate", {"request": "table for 4 on Friday at 20:00"})],
         ),
     ]
-    async with text_call(redis, bus, settings, turns) as (call, model):
+    async with text_call(redis_server.url, settings, turns) as (call, model):
         await call.session.run(user_input="Hi there")
         result: RunResult[Any] = await call.session.run(
             user_input="A table for four on Friday at eight?"
@@ -92,7 +94,7 @@ async def test_delegating_submits_a_task_with_epoch_and_context_and_costs_no_ext
 
 
 async def test_a_correction_cancels_the_task_it_replaces_and_cancel_request_stops_one(
-    redis: Redis, bus: ResponderBus, settings: BusSettings
+    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings
 ) -> None:
     turns = [
         Turn("Checking.", calls=[("delegate", {"request": "table for 4 Friday 20:00"})]),
@@ -105,7 +107,7 @@ async def test_a_correction_cancels_the_task_it_replaces_and_cancel_request_stop
         Turn(calls=[("cancel_request", {"task": 7})]),
         Turn(text="There was nothing to stop."),
     ]
-    async with text_call(redis, bus, settings, turns) as (call, _):
+    async with text_call(redis_server.url, settings, turns) as (call, _):
         await call.session.run(user_input="Table for four Friday at eight")
         result: RunResult[Any] = await call.session.run(user_input="Actually nine")
         result.expect.skip_next_event_if(type="message", role="assistant")
@@ -124,13 +126,13 @@ async def test_a_correction_cancels_the_task_it_replaces_and_cancel_request_stop
 
 
 async def test_a_silent_delegation_is_acknowledged_for_the_model(
-    redis: Redis, bus: ResponderBus, settings: BusSettings
+    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings
 ) -> None:
     turns = [
         Turn(calls=[("delegate", {"request": "opening hours on Sunday"})]),
         Turn(text="Let me check that for you."),  # the floor asks for an acknowledgement
     ]
-    async with text_call(redis, bus, settings, turns) as (call, model):
+    async with text_call(redis_server.url, settings, turns) as (call, model):
         await call.session.run(user_input="When are you open on Sunday?")
         await call.session.wait_for_idle()
         assert not model.turns
@@ -141,10 +143,10 @@ async def test_a_silent_delegation_is_acknowledged_for_the_model(
 
 
 async def test_a_delegation_without_a_request_is_refused_with_advice(
-    redis: Redis, bus: ResponderBus, settings: BusSettings
+    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings
 ) -> None:
     turns = [Turn(calls=[("delegate", {"request": "  "})]), Turn(text="What would you like?")]
-    async with text_call(redis, bus, settings, turns) as (call, _):
+    async with text_call(redis_server.url, settings, turns) as (call, _):
         result: RunResult[Any] = await call.session.run(user_input="mm")
         result.expect.next_event().is_function_call(name="delegate")
         assert "request" in output_text(result, is_error=True)

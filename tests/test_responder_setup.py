@@ -13,6 +13,7 @@ from responder.models import (
     OfflineSpeech,
     cascade_tts,
     realtime_model,
+    resolve_speech_mode,
     session_options,
     speech_profile,
 )
@@ -54,23 +55,39 @@ def test_the_worker_refuses_to_start_without_a_shared_redis() -> None:
         realtime_model(no_key)
 
 
-def test_without_an_openai_key_the_offline_profile_takes_over_and_says_so(
+def test_without_an_openai_key_only_commands_that_allow_it_switch_to_offline_and_say_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     no_key = Settings(_env_file=None, redis_url="redis://localhost:6379")
-    build_server(no_key)  # no refusal: the worker runs offline
-    offline = OfflineSpeech(stt=WhisperSTT(), tts=HibariTTS())
+    with pytest.raises(ConfigError, match=r"OPENAI_API_KEY.*TANDEM_RESPONDER_MODE=offline"):
+        resolve_speech_mode(no_key, allow_offline=False)  # `start`: never the demo by accident
     with caplog.at_level(logging.WARNING, logger="tandem.responder"):
-        profile = speech_profile(no_key, offline)
+        fallback = resolve_speech_mode(no_key, allow_offline=True)  # dev, console, demo, eval
+    assert fallback.responder.mode == "offline"
+    assert "OPENAI_API_KEY is not set: using the OFFLINE speech profile" in caplog.text
+    asked = Settings(_env_file=None, responder=ResponderSettings(_env_file=None, mode="offline"))
+    assert resolve_speech_mode(asked, allow_offline=False) is asked  # on purpose: allowed
+    assert resolve_speech_mode(settings(), allow_offline=False).responder.mode == "realtime"
+
+
+def test_the_offline_profile_is_the_cascade_of_local_models() -> None:
+    offline_settings = Settings(
+        _env_file=None, responder=ResponderSettings(_env_file=None, mode="offline")
+    )
+    offline = OfflineSpeech(stt=WhisperSTT(), tts=HibariTTS())
+    profile = speech_profile(offline_settings, offline)
     assert profile.name == "offline"
     assert isinstance(profile.llm, FrontDeskBrain)
     assert profile.stt is offline.stt
     assert profile.tts is offline.tts
     assert profile.literal_speech
-    assert "OFFLINE speech profile" in caplog.text
-    options = session_options(no_key.responder, "offline")
+    with pytest.raises(ConfigError, match="not loaded"):
+        speech_profile(offline_settings)
+    options = session_options(offline_settings.responder, "offline")
     assert options["turn_handling"]["turn_detection"] == "vad"
-    assert options["turn_handling"]["endpointing"]["min_delay"] == no_key.responder.endpointing_s
+    assert options["turn_handling"]["endpointing"]["min_delay"] == (
+        offline_settings.responder.endpointing_s
+    )
     assert speech_profile(settings()).name == "realtime"
     assert speech_profile(settings(mode="half-cascade")).literal_speech
 

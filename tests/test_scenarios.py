@@ -9,13 +9,12 @@ import pytest
 from shared.errors import ConfigError
 from simulator.analysis import dead_air, talk_over, turns
 from simulator.checks import evaluate
-from simulator.cli import SCENARIOS
 from simulator.record import CallRecord, Speech, TaskSpan
-from simulator.scenario import Check, find_scenarios, load_scenario
+from simulator.scenario import SHIPPED, Check, find_scenarios, load_scenario
 
 
 def test_every_shipped_scenario_loads_and_the_set_covers_the_required_behaviours() -> None:
-    loaded = [load_scenario(path) for path in find_scenarios([], SCENARIOS)]
+    loaded = [load_scenario(path) for path in find_scenarios([], SHIPPED)]
     assert len(loaded) >= 8
     actions = {step.action for scenario in loaded for step in scenario.steps}
     assert actions == {"say", "barge_in", "backchannel", "correct", "silence_s"}
@@ -45,7 +44,7 @@ def test_a_bad_scenario_file_names_the_file_and_the_problem(
 
 def test_an_unknown_scenario_name_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"known: .*knowledge-question"):
-        find_scenarios(["no-such-scenario"], SCENARIOS)
+        find_scenarios(["no-such-scenario"], SHIPPED)
 
 
 def call() -> CallRecord:

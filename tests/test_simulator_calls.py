@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from responder.offline import HibariTTS
-from shared.config import Settings
+from shared.config import ResponderSettings, Settings
 from simulator.cli import SCENARIOS
 from simulator.run import RunResult, run_call, run_directory
 from simulator.scenario import load_scenario
@@ -18,14 +18,14 @@ from simulator.voice import CallerVoice
 
 
 async def play(name: str, runs: Path) -> RunResult:
-    settings = Settings(_env_file=None)
+    settings = Settings(_env_file=None, responder=ResponderSettings(_env_file=None, mode="offline"))
     scenario = load_scenario(SCENARIOS / f"{name}.yaml")
     steps: list[str] = []
     async with open_stack(settings, steps.append) as stack:
         assert len(steps) == loading_steps(settings)  # the progress bar fills, no further
-        assert stack.offline is not None
-        assert isinstance(stack.offline.tts, HibariTTS)
-        voice = CallerVoice(stack.offline.tts)
+        assert stack.models.offline is not None
+        assert isinstance(stack.models.offline.tts, HibariTTS)
+        voice = CallerVoice(stack.models.offline.tts)
         return await run_call(stack, scenario, voice, run_directory(runs, scenario))
 
 

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from responder.offline import HibariTTS
-from shared.config import Settings
+from shared.config import ResponderSettings, Settings
 from shared.errors import ConfigError
-from simulator import cli
+from simulator import app, cli
 from simulator.run import (
     MAX_PERSONA_TURNS,
     PersonaMode,
@@ -174,7 +174,7 @@ async def test_a_persona_call_asks_hears_the_answer_and_ends_once_the_goal_is_se
 
     # the final verdict, as tandem eval asks for it, is kept with the run's metrics
     fake.enqueue(verdict("no"))
-    await cli.judge_run(fake.client(), MODEL, result, Console(file=io.StringIO()))
+    await app.judge_run(fake.client(), MODEL, result, Console(file=io.StringIO()))
     saved = json.loads((result.directory / "metrics.json").read_text())
     assert [v["verdict"] for v in saved["judge"]] == ["no"]
     assert result.error == "the judge found a goal not met"
@@ -198,11 +198,11 @@ async def test_a_failed_persona_request_fails_the_run_with_its_reason(
 
 
 async def play(scenario: Scenario, persona: PersonaMode, runs: Path) -> RunResult:
-    settings = Settings(_env_file=None)
+    settings = Settings(_env_file=None, responder=ResponderSettings(_env_file=None, mode="offline"))
     async with open_stack(settings, lambda _step: None) as stack:
-        assert stack.offline is not None
-        assert isinstance(stack.offline.tts, HibariTTS)
-        voice = CallerVoice(stack.offline.tts)
+        assert stack.models.offline is not None
+        assert isinstance(stack.models.offline.tts, HibariTTS)
+        voice = CallerVoice(stack.models.offline.tts)
         return await run_call(
             stack, scenario, voice, run_directory(runs, scenario), persona=persona
         )
@@ -226,7 +226,7 @@ def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     def no_models(*_args: object) -> None:
         raise AssertionError("the models were loaded")
 
-    monkeypatch.setattr(cli, "open_stack", no_models)
+    monkeypatch.setattr(app, "open_stack", no_models)
     return CliRunner()
 
 
@@ -239,7 +239,7 @@ def test_persona_without_a_key_fails_with_one_line_naming_the_variable(
 ) -> None:
     result = runner.invoke(command, ["--persona", scenario])
     assert result.exit_code == 1
-    assert result.output == f"Error: {cli.NO_KEY}\n"
+    assert result.output == f"Error: {app.NO_KEY}\n"
     assert "ANTHROPIC_API_KEY" in result.output
 
 

@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from redis.asyncio import Redis
@@ -24,6 +24,9 @@ from tests.tool_helpers import friday_next_week
 
 FRIDAY = friday_next_week()
 BOOKING = {"date": FRIDAY, "time": "20:00", "party_size": 4, "name": "Ana"}
+PATIENCE_S = 45
+"""A ceiling on waiting for what happens by itself (a thinker process starting takes seconds on
+a busy machine); what a test depends on is ordered by events, not by delays."""
 
 
 class Thinkers:
@@ -76,15 +79,28 @@ def claude_env(fake: FakeAnthropic) -> dict[str, str]:
     return {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": fake.url}
 
 
-def book_then_answer_slowly(request: RecordedRequest) -> Turn:
-    """Claude calls book_table, then takes 2 s to phrase the answer."""
-    has_result = any(
+def has_tool_result(request: RecordedRequest) -> bool:
+    """Whether ``request`` carries a tool's result (the model's second step)."""
+    return any(
         isinstance(m["content"], list) and m["content"][0].get("type") == "tool_result"
         for m in request.messages
     )
-    if not has_result:
-        return Turn.call("book_table", BOOKING)
-    return Turn.say("Booked for 4 on Friday at 20:00.", first_byte_delay_s=2.0)
+
+
+def book_then_answer_after(event: asyncio.Event) -> Callable[[RecordedRequest], Turn]:
+    """Claude calls book_table, then phrases the answer only once ``event`` is set."""
+
+    def reply(request: RecordedRequest) -> Turn:
+        if not has_tool_result(request):
+            return Turn.call("book_table", BOOKING)
+        return Turn.say("Booked for 4 on Friday at 20:00.", headers_after=event.wait)
+
+    return reply
+
+
+def answer_after(event: asyncio.Event) -> Callable[[RecordedRequest], Turn]:
+    """Claude answers only once ``event`` is set: a task still running when the test acts."""
+    return lambda _request: Turn.say("We open at noon.", headers_after=event.wait)
 
 
 async def submit(
@@ -95,26 +111,29 @@ async def submit(
         session_id="call-1", request=request, epoch=1, timeout_s=30, confirmed=confirmed
     )
     await link.submit(task)
-    first = (await link.read(block_ms=15_000))[0]
-    return task, first
+    async with asyncio.timeout(PATIENCE_S):  # the thinker process may still be starting
+        while not (events := await link.read()):
+            pass
+    return task, events[0]
 
 
 async def test_a_worker_killed_after_a_booking_is_finished_by_another_without_booking_twice(
     redis: Redis, bus: ResponderBus, thinkers: Thinkers
 ) -> None:
+    killed = asyncio.Event()
     async with FakeAnthropic() as fake:
-        fake.set_fallback(book_then_answer_slowly)
+        fake.set_fallback(book_then_answer_after(killed))
         thinkers.start(**claude_env(fake))
         thinkers.start(**claude_env(fake))
         task, started = await submit(bus, "book Friday at 8 for 4, Ana", confirmed=True)
         assert isinstance(started, StartedEvent)
-        async with asyncio.timeout(15):  # the booking exists: now the worker is mid-task
-            while not await redis.keys(f"*bookings*day:{FRIDAY}"):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)  # another process writes it: nothing to await
+        # booked, and asking Claude for the answer, which waits for the kill: mid-task for sure
+        await fake.wait_until(lambda: any(map(has_tool_result, fake.requests)), limit_s=PATIENCE_S)
         victim = thinkers.by_worker(started)
         victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        events = await events_until_final(bus.session("call-1"), task.task_id, timeout_s=20)
+        await asyncio.to_thread(victim.wait)
+        killed.set()
+        events = await events_until_final(bus.session("call-1"), task.task_id, PATIENCE_S)
         final = events[-1]
         assert isinstance(final, ResultEvent)
         assert final.attempt == 2
@@ -130,28 +149,32 @@ async def test_a_worker_killed_after_a_booking_is_finished_by_another_without_bo
 
 
 async def test_sigterm_lets_the_running_task_finish(bus: ResponderBus, thinkers: Thinkers) -> None:
+    terminated = asyncio.Event()
     async with FakeAnthropic() as fake:
-        fake.set_fallback(lambda _request: Turn.say("We open at noon.", first_byte_delay_s=1.5))
+        fake.set_fallback(answer_after(terminated))
         process = thinkers.start(**claude_env(fake))
         task, started = await submit(bus, "when do you open?")
         assert started.type == "started"
         process.send_signal(signal.SIGTERM)
-        events = await events_until_final(bus.session("call-1"), task.task_id, timeout_s=15)
+        terminated.set()  # the answer comes after SIGTERM, well within the 20 s drain
+        events = await events_until_final(bus.session("call-1"), task.task_id, PATIENCE_S)
         assert (events[-1].type, events[-1].attempt) == ("result", 1)
-        assert await asyncio.to_thread(process.wait, 15) == 0
+        assert await asyncio.to_thread(process.wait, PATIENCE_S) == 0
 
 
 async def test_sigterm_hands_back_what_does_not_finish_within_the_drain(
     bus: ResponderBus, thinkers: Thinkers
 ) -> None:
+    first_gone = asyncio.Event()
     async with FakeAnthropic() as fake:
-        fake.set_fallback(lambda _request: Turn.say("We open at noon.", first_byte_delay_s=2.0))
+        fake.set_fallback(answer_after(first_gone))  # never within the first thinker's drain
         first = thinkers.start(TANDEM_THINKER_DRAIN_S="0.2", **claude_env(fake))
         task, _ = await submit(bus, "when do you open?")
         first.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(first.wait, 15) == 0
+        assert await asyncio.to_thread(first.wait, PATIENCE_S) == 0
+        first_gone.set()
         thinkers.start(**claude_env(fake))
-        events = await events_until_final(bus.session("call-1"), task.task_id, timeout_s=20)
+        events = await events_until_final(bus.session("call-1"), task.task_id, PATIENCE_S)
     assert (events[-1].type, events[-1].attempt) == ("result", 2)
 
 
@@ -160,10 +183,10 @@ async def test_without_a_key_the_demo_brain_answers_and_the_log_says_so(
 ) -> None:
     process = thinkers.start()
     task, _ = await submit(bus, "what time is it in Tokyo?")
-    events = await events_until_final(bus.session("call-1"), task.task_id, timeout_s=15)
+    events = await events_until_final(bus.session("call-1"), task.task_id, PATIENCE_S)
     assert isinstance(events[-1], ResultEvent)
     assert "Asia/Tokyo" in events[-1].text
     process.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.to_thread(process.communicate, None, 15)
+    _, stderr = await asyncio.to_thread(process.communicate, None, PATIENCE_S)
     assert b"offline demo brain" in stderr
     assert b"not a language model" in stderr

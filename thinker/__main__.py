@@ -3,4 +3,4 @@
 from thinker.cli import thinker_command
 
 if __name__ == "__main__":
-    thinker_command()
+    thinker_command(prog_name="python -m thinker")

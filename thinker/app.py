@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import gc
 import logging
+import os
 import signal
+from collections.abc import Callable, Iterator
 
 import anthropic
 import httpx
 import httpx2
+from redis.asyncio import Redis
 
 from shared.bus import TaskWorker
 from shared.config import Settings
 from shared.embedded_redis import redis_url_or_private
+from shared.errors import ConfigError
 from shared.keys import Keys
-from shared.redis_client import connect
+from shared.redis_client import connect, wait_for_redis
 from thinker.brain import Brain
 from thinker.claude_brain import ClaudeBrain
 from thinker.handler import ThinkerHandler
@@ -64,62 +70,116 @@ def choose_brain(settings: Settings, metrics: ThinkerMetrics) -> Brain:
     )
 
 
+class _Probe:
+    """What ``/healthz`` and ``/metrics`` look at, filled in as start-up gets there."""
+
+    def __init__(self, metrics: ThinkerMetrics, keys: Keys) -> None:
+        self.metrics = metrics
+        self.keys = keys
+        self.redis: Redis | None = None
+        self.worker: TaskWorker | None = None
+
+    async def healthy(self) -> bool:
+        """Taking tasks: the worker runs (group made, intake started, no stop) and Redis answers."""
+        if self.worker is None or not self.worker.running or self.redis is None:
+            return False
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), 1.0))
+        except Exception:
+            return False
+
+    async def before_scrape(self) -> None:
+        """Refresh the dead-letter gauge."""
+        if self.redis is None:
+            return
+        try:
+            self.metrics.dead_letters.set(await asyncio.wait_for(self.redis.xlen(self.keys.dlq), 1))
+        except Exception:
+            self.metrics.errors.labels("metrics_redis").inc()
+
+
+@contextlib.contextmanager
+def _on_signals(callback: Callable[[], None]) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, callback)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
 async def serve(settings: Settings, *, brain: Brain | None = None) -> None:
     """Run a thinker until SIGTERM/SIGINT, then drain: in-flight tasks get ``drain_s`` to finish
-    and the rest are handed back to other workers, so none is lost."""
-    metrics = ThinkerMetrics()
+    and the rest are handed back to other workers, so none is lost.
+
+    Start-up fails loudly: :class:`ConfigError` when the health port cannot be had,
+    :class:`UpstreamError` when Redis does not answer within ``TANDEM_REDIS_STARTUP_WAIT_S``, and
+    :class:`StopRequested` when a signal arrives while waiting for Redis. ``/healthz`` answers
+    200 only while the worker takes tasks and Redis answers.
+    """
     t = settings.thinker
-    registry = ToolRegistry.discover(
-        enabled=settings.tools.enabled,
-        disabled=settings.tools.disabled,
-        strict=settings.tools.strict,
-    )
-    brain = brain or choose_brain(settings, metrics)
-    with redis_url_or_private(settings.redis_url) as url:
-        redis = connect(url, name="tandem-thinker")
-        async with httpx.AsyncClient(timeout=10.0) as http:
-            handler = ThinkerHandler(
-                brain, registry, redis, http, metrics, prefix=settings.bus.prefix
-            )
-            worker = TaskWorker(redis, handler, settings.bus)
-            metrics.in_flight.set_function(lambda: worker.in_flight)
-            keys = Keys(settings.bus.prefix)
+    stop = asyncio.Event()
+    metrics = ThinkerMetrics()
+    probe = _Probe(metrics, Keys(settings.bus.prefix))
 
-            async def healthy() -> bool:
-                if worker.stopping:
-                    return False
-                try:
-                    return bool(await asyncio.wait_for(redis.ping(), 1.0))
-                except Exception:
-                    return False
+    def on_signal() -> None:
+        stop.set()
+        if probe.worker is not None:
+            probe.worker.request_stop(t.drain_s)
 
-            async def before_scrape() -> None:
-                try:
-                    metrics.dead_letters.set(await asyncio.wait_for(redis.xlen(keys.dlq), 1.0))
-                except Exception:
-                    metrics.errors.labels("metrics_redis").inc()
-
-            server = HealthServer(metrics, healthy, before_scrape)
-            if t.http_port:
-                await server.start(t.http_host, t.http_port)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, worker.request_stop, t.drain_s)
-            gc.freeze()  # start-up objects leave the collector's view: no 100 ms full collections
-            log.info(
-                "thinker started",
-                extra={
-                    "brain": brain.name,
-                    "tools": len(registry),
-                    "concurrency": settings.bus.concurrency,
-                    "consumer": worker.consumer,
-                },
-            )
-            try:
-                await worker.run()
-            finally:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
-                await server.stop()
-                await redis.aclose()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(_on_signals(on_signal))  # first: every wait below ends on a signal
+        server = HealthServer(metrics, probe.healthy, probe.before_scrape)
+        if t.http_port:
+            await _listen(server, t.http_host, t.http_port)
+            stack.push_async_callback(server.stop)
+        registry = ToolRegistry.discover(
+            enabled=settings.tools.enabled,
+            disabled=settings.tools.disabled,
+            strict=settings.tools.strict,
+        )
+        brain = brain or choose_brain(settings, metrics)
+        url = stack.enter_context(redis_url_or_private(settings.redis_url))
+        redis = probe.redis = connect(url, name="tandem-thinker")
+        stack.push_async_callback(redis.aclose)
+        await wait_for_redis(redis, url, timeout_s=settings.redis_startup_wait_s, stop=stop)
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
+        handler = ThinkerHandler(brain, registry, redis, http, metrics, prefix=settings.bus.prefix)
+        worker = probe.worker = TaskWorker(redis, handler, settings.bus)
+        if stop.is_set():  # a signal since Redis answered: run() returns at once
+            worker.request_stop(t.drain_s)
+        metrics.in_flight.set_function(lambda: worker.in_flight)
+        gc.freeze()  # start-up objects leave the collector's view: no 100 ms full collections
+        log.info(
+            "thinker started",
+            extra={
+                "brain": brain.name,
+                "tools": len(registry),
+                "concurrency": settings.bus.concurrency,
+                "consumer": worker.consumer,
+            },
+        )
+        await worker.run()
     log.info("thinker stopped", extra={"answered": dict(worker.stats.answered)})
+
+
+async def _listen(server: HealthServer, host: str, port: int) -> None:
+    """Start the health server, or fail with one line naming the setting to change."""
+    try:
+        await server.start(host, port)
+    except OSError as error:
+        code = error.errno or 0
+        if code < 0:  # a getaddrinfo error (socket.create_server keeps only its code)
+            raise ConfigError(
+                f"TANDEM_THINKER_HTTP_HOST: {host!r} is not an address of this machine"
+            ) from None
+        if code == errno.EADDRINUSE:
+            problem = "is already in use"
+        else:
+            problem = f"cannot be listened on ({os.strerror(code) if code else error})"
+        raise ConfigError(
+            f"TANDEM_THINKER_HTTP_PORT: port {port} on {host} {problem}; "
+            "choose another, or 0 to turn the health server off"
+        ) from None

@@ -61,7 +61,7 @@ class ThinkerMetrics:
 
 
 class HealthServer:
-    """``GET /healthz`` (200 while healthy, else 503) and ``GET /metrics``."""
+    """``GET /healthz`` (200 while ``healthy()`` says so, else 503) and ``GET /metrics``."""
 
     def __init__(
         self,
@@ -76,13 +76,16 @@ class HealthServer:
         self.port = 0
 
     async def start(self, host: str, port: int) -> None:
-        """Listen on ``host:port`` (port 0: any free port, then see :attr:`port`)."""
+        """Listen on ``host:port`` (port 0: any free port, then see :attr:`port`).
+
+        Raises :class:`OSError` if the port cannot be had (in use, not allowed, no such host).
+        """
+        listener = socket.create_server((host, port))  # first: a taken port fails before setup
         app = web.Application()
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/metrics", self._scrape)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        listener = socket.create_server((host, port))
         self.port = listener.getsockname()[1]
         await web.SockSite(self._runner, listener).start()
         log.info("health and metrics server listening", extra={"host": host, "port": self.port})

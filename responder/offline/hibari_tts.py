@@ -16,19 +16,24 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hibari import Hibari
 from livekit.agents import tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from responder.audio_io import Int16Array, to_int16
+from responder.offline._extra import import_demo_module, require_demo_extra
+from responder.pcm import Int16Array, to_int16
+
+if TYPE_CHECKING:
+    from hibari import Hibari
 
 SAMPLE_RATE = 24_000
 """Hibari's output rate (mono)."""
 VOICE = "heart"
 """The one hibari voice that ships in the package; the others download on first use."""
+PURPOSE = "the offline voice (hibari)"
+"""What needs hibari-tts, in the missing-extra message."""
 
 
 class HibariTTS(tts.TTS[Any]):
@@ -38,9 +43,11 @@ class HibariTTS(tts.TTS[Any]):
     ``seed`` fixes the noise component so a text always sounds the same (``None`` varies it);
     ``threads`` is the number of onnxruntime threads. The model loads on first use, or earlier
     with :meth:`load` (the session's :meth:`prewarm` starts loading it in the background).
+    Without the ``demo`` extra (hibari-tts) it raises :class:`~shared.errors.ConfigError`.
     """
 
     def __init__(self, *, speed: float = 1.0, seed: int | None = 7, threads: int = 1) -> None:
+        require_demo_extra(PURPOSE, ("hibari",))
         super().__init__(
             capabilities=tts.TTSCapabilities(streaming=False),
             sample_rate=SAMPLE_RATE,
@@ -70,9 +77,10 @@ class HibariTTS(tts.TTS[Any]):
         Blocking (a few hundred milliseconds), thread-safe and idempotent: call it from a worker
         thread or at start-up, e.g. while showing a progress bar.
         """
+        hibari = import_demo_module("hibari", PURPOSE)
         with self._lock:
             if self._engine is None:
-                self._engine = Hibari(voice=VOICE, threads=self._threads)
+                self._engine = hibari.Hibari(voice=VOICE, threads=self._threads)
             return self._engine
 
     def prewarm(self) -> None:

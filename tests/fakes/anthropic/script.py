@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -108,12 +108,29 @@ Interruption: TypeAlias = StreamError | Stall | Drop
 
 
 @dataclass(frozen=True)
+class Pause:
+    """Hold a stream before content block ``before_block`` (0-based) starts until ``until()``
+    returns, then go on: an event instead of a delay, so that a test does not depend on the
+    machine's speed (e.g. hold the next tool call until the client has started the first).
+
+    ``before_block`` equal to the number of blocks holds the end of the message (message_delta).
+    A client that hangs up meanwhile is recorded as ``client_disconnected``.
+    """
+
+    before_block: int
+    until: Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
 class Turn:
     """One scripted assistant message.
 
     ``stop_reason`` defaults to ``"tool_use"`` when a block is a :class:`ToolUse`, else
     ``"end_turn"``. ``first_byte_delay_s`` delays the response headers (the SDK call itself
     waits for them); ``delta_delay_s`` is slept before every content_block_delta.
+    ``headers_after`` is awaited before the headers are sent (after ``first_byte_delay_s``): an
+    event rather than a delay, e.g. ``lambda: fake.wait_for_requests(2)`` holds the reply until a
+    second request has arrived, however slow the machine; ``pause`` holds it mid-stream.
     """
 
     blocks: Sequence[Block] = ()
@@ -122,6 +139,8 @@ class Turn:
     first_byte_delay_s: float = 0.0
     delta_delay_s: float = 0.0
     interrupt: Interruption | None = None
+    headers_after: Callable[[], Awaitable[object]] | None = None
+    pause: Pause | None = None
 
     @classmethod
     def say(cls, text: str, **options: Any) -> Turn:

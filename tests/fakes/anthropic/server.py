@@ -19,6 +19,7 @@ from tests.fakes.anthropic.script import (
     Hang,
     HttpError,
     Interruption,
+    Pause,
     Reply,
     Responder,
     Stall,
@@ -29,6 +30,7 @@ from tests.fakes.anthropic.script import (
 from tests.fakes.anthropic.wire import (
     ERROR_TYPES,
     STATUS_OF_ERROR_TYPE,
+    SseEvent,
     error_body,
     error_response,
     final_content,
@@ -169,18 +171,19 @@ class FakeAnthropic:
                 f"{len(self._queue)} scripted replies never requested: {list(self._queue)!r}"
             )
 
-    async def wait_until(self, predicate: Callable[[], bool], *, limit_s: float = 5.0) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], *, limit_s: float = 30.0) -> None:
         """Wait until ``predicate()`` holds, re-checked whenever a request arrives or ends.
 
         Useful for server-side facts that lag the client by a tick, e.g.
         ``await fake.wait_until(lambda: fake.request(0).outcome == "client_disconnected")``.
-        Raises ``TimeoutError`` after ``limit_s``.
+        Raises ``TimeoutError`` after ``limit_s`` (a ceiling for a hung test, not a timing claim:
+        generous, so that a busy machine does not fail it).
         """
         async with asyncio.timeout(limit_s):
             while not predicate():
                 await self._changed.wait()
 
-    async def wait_for_requests(self, count: int, *, limit_s: float = 5.0) -> None:
+    async def wait_for_requests(self, count: int, *, limit_s: float = 30.0) -> None:
         """Wait until ``count`` requests have arrived (``TimeoutError`` after ``limit_s``)."""
         await self.wait_until(lambda: len(self.requests) >= count, limit_s=limit_s)
 
@@ -315,10 +318,16 @@ class FakeAnthropic:
         # disconnection (debug log only); returning a response would log a write error instead.
         raise asyncio.CancelledError
 
+    async def _before_headers(self, turn: Turn) -> None:
+        """What the turn waits for before its headers: its delay, then its event if any."""
+        await asyncio.sleep(turn.first_byte_delay_s)
+        if turn.headers_after is not None:
+            await turn.headers_after()
+
     async def _json(
         self, request: web.Request, turn: Turn, message: dict[str, Any], record: RecordedRequest
     ) -> web.StreamResponse:
-        await asyncio.sleep(turn.first_byte_delay_s)
+        await self._before_headers(turn)
         interrupt = turn.interrupt
         if isinstance(interrupt, Stall):
             await self._hold(request, record)
@@ -340,7 +349,7 @@ class FakeAnthropic:
         tool_ids: list[str],
         record: RecordedRequest,
     ) -> web.StreamResponse:
-        await asyncio.sleep(turn.first_byte_delay_s)
+        await self._before_headers(turn)
         response = web.StreamResponse(
             headers={
                 "content-type": "text/event-stream; charset=utf-8",
@@ -353,6 +362,8 @@ class FakeAnthropic:
         interrupt = turn.interrupt
         deltas_sent = 0
         for event in stream_events(turn, message, tool_ids):
+            if turn.pause is not None and _pauses_at(event, turn.pause, len(turn.blocks)):
+                await turn.pause.until()
             due = event.name == "message_delta" or (
                 event.is_delta and interrupt is not None and deltas_sent == interrupt.after_deltas
             )
@@ -384,3 +395,10 @@ class FakeAnthropic:
             await self._hold(request, record)
         else:
             self._drop(request, record)
+
+
+def _pauses_at(event: SseEvent, pause: Pause, blocks: int) -> bool:
+    """Whether ``pause`` holds the stream before ``event``."""
+    if event.name == "content_block_start":
+        return bool(event.data["index"] == pause.before_block)
+    return event.name == "message_delta" and pause.before_block == blocks

@@ -1,4 +1,5 @@
-"""Real-time audio I/O for running an ``AgentSession`` without a LiveKit room.
+"""Real-time audio I/O for running an ``AgentSession`` without a LiveKit room (the simulator's
+and the tests': production calls get their audio from the LiveKit room).
 
 Set before ``session.start()`` (and pass no ``room=``)::
 
@@ -31,18 +32,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 import numpy as np
-import numpy.typing as npt
 from livekit import rtc
 from livekit.agents.voice import io
 
-log = logging.getLogger("tandem.responder.audio_io")
+from responder.pcm import AudioSamples, Int16Array, resample, to_int16
 
-Int16Array: TypeAlias = npt.NDArray[np.int16]
-AudioSamples: TypeAlias = npt.NDArray[np.int16] | npt.NDArray[np.floating[Any]]
-"""Mono audio: int16 PCM, or float in [-1, 1] (clipped)."""
+log = logging.getLogger("tandem.simulator.audio_io")
 
 DEFAULT_SAMPLE_RATE = 24_000
 """The rate LiveKit's room I/O and the OpenAI realtime API use; VAD and STT resample from it."""
@@ -64,38 +62,6 @@ class TimedChunk:
     def end(self) -> float:
         """When the last sample finished (``time.monotonic()``)."""
         return self.start + len(self.samples) / self.sample_rate
-
-
-def to_int16(samples: AudioSamples) -> Int16Array:
-    """Mono samples as int16 PCM; floats are taken as [-1, 1] and clipped."""
-    array: npt.NDArray[Any] = np.asarray(samples)
-    if array.ndim != 1:
-        raise ValueError(f"expected mono (1-D) samples, got shape {array.shape}")
-    if array.dtype == np.int16:
-        return array.astype(np.int16, copy=False)
-    if np.issubdtype(array.dtype, np.floating):
-        scaled: npt.NDArray[np.float64] = np.round(np.clip(array, -1.0, 1.0) * 32767.0)
-        return scaled.astype(np.int16)
-    raise TypeError(f"expected int16 or float samples, got {array.dtype}")
-
-
-def resample(samples: Int16Array, from_rate: int, to_rate: int) -> Int16Array:
-    """Resample mono PCM16 in one go (livekit's soxr resampler); the length scales exactly."""
-    if from_rate == to_rate or len(samples) == 0:
-        return samples
-    resampler = rtc.AudioResampler(
-        input_rate=from_rate,
-        output_rate=to_rate,
-        num_channels=1,
-        quality=rtc.AudioResamplerQuality.HIGH,
-    )
-    frame = rtc.AudioFrame(samples.tobytes(), from_rate, 1, len(samples))
-    frames = resampler.push(frame) + resampler.flush()
-    out = np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in frames] or [samples[:0]])
-    want = round(len(samples) * to_rate / from_rate)
-    if len(out) < want:
-        out = np.concatenate([out, np.zeros(want - len(out), dtype=np.int16)])
-    return out[:want]
 
 
 def _frame_samples(sample_rate: int, frame_duration: float) -> int:

@@ -1,0 +1,139 @@
+"""The one place a call is put together.
+
+A LiveKit job (:mod:`responder.worker`), ``tandem demo``/``tandem eval``, the benchmarks and the
+tests all get their call from :func:`assemble_call`, so what is measured and tested is what
+production runs:
+
+1. once per process, :func:`load_process_models` loads what every call of the process shares (the
+   silero VAD, the offline speech models in offline mode, the Prometheus series): LiveKit's
+   prewarm does it in each job process, the simulator once for all its calls;
+2. per call, :func:`assemble_call` opens the call's services (Redis, the bus, latency history,
+   tools), builds the speech profile and the ``AgentSession`` from the settings, and wires
+   delegation, the floor arbiter and the metrics on it (:class:`~responder.call.Call`).
+
+The only difference between a production call and a simulated one is where the audio goes: a
+LiveKit room (``call.start(room=ctx.room)``), or :class:`RoomlessAudio` that the simulator and the
+tests plug in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from livekit.agents import vad
+from livekit.agents.voice import io
+from livekit.plugins import silero  # noqa: F401  (LiveKit plugins register on the main thread)
+from prometheus_client import CollectorRegistry
+
+from responder.call import Call
+from responder.metrics import ResponderMetrics
+from responder.models import (
+    OfflineSpeech,
+    SpeechProfile,
+    build_session,
+    load_offline_speech,
+    profile_vad,
+    speech_profile,
+)
+from responder.prompts import GREETING
+from responder.services import open_services
+from shared.config import Settings
+from tools import ToolRegistry
+
+
+@dataclass(frozen=True)
+class ProcessModels:
+    """What every call of one process shares, loaded once (prewarm, or the simulator's stack)."""
+
+    vad: vad.VAD
+    offline: OfflineSpeech | None
+    """The offline profile's STT and TTS (None unless the settings' mode is ``offline``)."""
+    metrics: ResponderMetrics
+    tools: ToolRegistry
+    """The tools offered (discovered once: plugins are imported at start-up, not per call)."""
+    http: httpx.AsyncClient
+    """The HTTP client of the tools the responder runs itself (its TLS set-up, tens of
+    milliseconds, is paid at start-up rather than when a call starts)."""
+
+
+def load_process_models(
+    settings: Settings, registry: CollectorRegistry | None = None
+) -> ProcessModels:
+    """Load the VAD (and in offline mode Whisper and the hibari voice), discover the tools and
+    create the process's metric series in ``registry`` (a private one when None). Blocking,
+    about a second offline: call it at start-up, never during a call."""
+    offline = load_offline_speech() if settings.responder.mode == "offline" else None
+    return ProcessModels(
+        profile_vad(settings),
+        offline,
+        ResponderMetrics(registry),
+        discover_tools(settings),
+        httpx.AsyncClient(timeout=httpx.Timeout(5.0)),
+    )
+
+
+def discover_tools(settings: Settings) -> ToolRegistry:
+    """The tools ``settings`` allow (``TANDEM_TOOLS_*``); raises ``ToolRegistryError`` in strict
+    mode when a plugin is broken."""
+    t = settings.tools
+    return ToolRegistry.discover(enabled=t.enabled, disabled=t.disabled, strict=t.strict)
+
+
+@dataclass(frozen=True)
+class RoomlessAudio:
+    """The call's audio without a LiveKit room: what the caller says and where the agent's
+    speech goes (the simulator's and the tests' audio I/O)."""
+
+    input: io.AudioInput
+    output: io.AudioOutput
+
+
+async def assemble_call(
+    settings: Settings,
+    models: ProcessModels,
+    *,
+    session_id: str,
+    audio: RoomlessAudio | None = None,
+    greeting: str | None = GREETING,
+    profile: SpeechProfile | None = None,
+) -> Call:
+    """A ready-to-start call for ``settings`` (start it with ``call.start(room=...)``, or plain
+    ``call.start()`` with ``audio``); ``call.aclose()`` releases everything it opened.
+
+    ``audio`` replaces the room's audio; the framework's echo-cancellation warm-up (which mutes
+    the caller during the agent's first reply, for speakerphones) is then off, since no echo
+    exists. ``greeting``: the instruction for the first reply (None: the agent waits for the
+    caller). ``profile``: speech models to use instead of the ones the settings name (tests
+    script the model this way; production never passes it)."""
+    resources = contextlib.AsyncExitStack()
+    try:
+        services = await resources.enter_async_context(
+            open_services(settings, models.metrics, models.tools, models.http)
+        )
+        profile = profile or speech_profile(settings, models.offline)
+        resources.push_async_callback(_aclose_model, profile.llm)
+        overrides: dict[str, Any] = {"aec_warmup_duration": None} if audio is not None else {}
+        session = build_session(settings, profile=profile, vad_model=models.vad, **overrides)
+        if audio is not None:
+            session.input.audio = audio.input
+            session.output.audio = audio.output
+        return Call(
+            session,
+            services,
+            session_id=session_id,
+            literal_speech=profile.literal_speech,
+            greeting=greeting,
+            resources=resources,
+        )
+    except BaseException:
+        await resources.aclose()
+        raise
+
+
+async def _aclose_model(model: Any) -> None:
+    close = getattr(model, "aclose", None)
+    if close is not None:
+        await close()

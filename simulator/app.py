@@ -1,0 +1,161 @@
+"""What ``tandem demo`` and ``tandem eval`` do once their arguments are parsed: open the stack,
+play the calls, judge and report (the command line is :mod:`simulator.cli`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import click
+from anthropic import AsyncAnthropic
+from rich.console import Console
+
+from shared.config import Settings
+from simulator.claude import anthropic_from_env
+from simulator.console import LiveTranscript, eval_table, loading, run_table
+from simulator.evaluate import scenario_row, targets, write_report
+from simulator.judge import judge_call, passed
+from simulator.run import PersonaMode, RunResult, run_call, run_directory, write_metrics
+from simulator.scenario import Scenario
+from simulator.stack import Stack, loading_steps, open_stack
+from simulator.voice import CallerVoice
+
+NO_KEY = "--persona needs ANTHROPIC_API_KEY: Claude plays the caller and judges the goals"
+
+__all__ = ["NO_KEY", "demo", "evaluate", "judge_run", "run_table"]
+
+
+@contextlib.asynccontextmanager
+async def _ready(settings: Settings, console: Console) -> AsyncIterator[tuple[Stack, CallerVoice]]:
+    """The stack (loaded under a progress display) and the caller's voice; stopped on exit."""
+    async with contextlib.AsyncExitStack() as exits:
+        with loading(console, loading_steps(settings)) as progress:
+            stack = await exits.enter_async_context(open_stack(settings, progress))
+        _announce(console, stack.profile_name)
+        yield stack, _voice(stack)
+
+
+async def demo(
+    settings: Settings,
+    scenario: Scenario,
+    runs_dir: Path,
+    console: Console,
+    verbose: bool,
+    persona: bool,
+) -> RunResult:
+    async with contextlib.AsyncExitStack() as exits:
+        claude = await _claude(exits, required=True) if persona else None
+        stack, voice = await exits.enter_async_context(_ready(settings, console))
+        console.rule(f"[bold]{scenario.name}[/]: {scenario.description.strip()}")
+        return await run_call(
+            stack,
+            scenario,
+            voice,
+            run_directory(runs_dir, scenario),
+            listeners=[LiveTranscript(console, verbose=verbose)],
+            persona=_persona_mode(claude, settings, persona),
+        )
+
+
+async def evaluate(
+    settings: Settings,
+    scenarios: list[Scenario],
+    repeat: int,
+    runs_dir: Path,
+    console: Console,
+    persona: bool,
+) -> bool:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = runs_dir / f"eval-{stamp}"
+    rows = []
+    async with contextlib.AsyncExitStack() as exits:
+        # with a key, Claude also judges each call against its goals
+        judge = await _claude(exits, required=persona)
+        stack, voice = await exits.enter_async_context(_ready(settings, console))
+        mode = _persona_mode(judge, settings, persona)
+        for scenario in scenarios:
+            runs: list[RunResult] = []
+            for attempt in range(1, repeat + 1):
+                console.print(f"[bold]{scenario.name}[/] run {attempt}/{repeat} …")
+                directory = run_directory(root, scenario)
+                runs.append(await run_call(stack, scenario, voice, directory, persona=mode))
+                last = runs[-1]
+                verdict = "[green]passed[/]" if last.passed else "[red]failed[/]"
+                console.print(f"  {verdict}  {last.directory}")
+                if judge is not None and scenario.goals:
+                    await judge_run(judge, settings.thinker.strong_model, last, console)
+            rows.append(scenario_row(scenario.name, runs))
+    found = targets(rows)
+    console.print(eval_table(rows))
+    for target in found:
+        mark = "[green]✓[/]" if target.met else "[red]✗[/]"
+        console.print(f"{mark} {target.name}: {target.measured}")
+    report = write_report(root, rows, found, machine=_machine(stack.profile_name))
+    console.print(f"report: {report}")
+    return all(row["pass_k"] for row in rows)
+
+
+async def judge_run(client: AsyncAnthropic, model: str, run: RunResult, console: Console) -> None:
+    """Claude's yes/no verdict per goal of the finished call, added to its metrics."""
+    transcript = [(s.who, s.text) for s in sorted(run.record.speech, key=lambda s: s.start)]
+    verdicts = await judge_call(
+        client, model, goals=run.scenario.goals, transcript=transcript, final=True
+    )
+    run.metrics["judge"] = [v.__dict__ for v in verdicts]
+    write_metrics(run)
+    for verdict in verdicts:
+        console.print(f"  judge: {verdict.verdict} - {verdict.goal} ({verdict.reason})")
+    if not passed(verdicts):
+        run.error = run.error or "the judge found a goal not met"
+
+
+async def _claude(exits: contextlib.AsyncExitStack, *, required: bool) -> AsyncAnthropic | None:
+    """The Claude client (closed with ``exits``), or None without ``ANTHROPIC_API_KEY``; when
+    ``required`` (``--persona``) a missing key ends the command with one line, before any model
+    loads."""
+    client = anthropic_from_env()
+    if client is None:
+        if required:
+            raise click.ClickException(NO_KEY)
+        return None
+    return await exits.enter_async_context(client)
+
+
+def _persona_mode(
+    client: AsyncAnthropic | None, settings: Settings, persona: bool
+) -> PersonaMode | None:
+    """With ``--persona``: Claude as the caller and the mid-call judge, on the final judge's
+    model."""
+    if not persona or client is None:
+        return None
+    return PersonaMode(client, settings.thinker.strong_model)
+
+
+def _voice(stack: Stack) -> CallerVoice:
+    from responder.offline import HibariTTS
+
+    offline = stack.models.offline
+    tts = offline.tts if offline is not None else HibariTTS()
+    assert isinstance(tts, HibariTTS)
+    return CallerVoice(tts)
+
+
+def _announce(console: Console, profile: str) -> None:
+    if profile == "offline":
+        console.print(
+            "[yellow]offline profile:[/] Whisper tiny.en → rule-based demo brain → hibari voice "
+            "(no OPENAI_API_KEY). The demo brains follow fixed patterns; they are not language "
+            "models."
+        )
+    else:
+        console.print(f"[green]{profile} profile[/] (OpenAI realtime model)")
+
+
+def _machine(profile: str) -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, " + (
+        f"{profile} profile"
+    )

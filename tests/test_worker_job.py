@@ -1,0 +1,109 @@
+"""The production path, end to end: the worker from ``build_server()``, run by the production
+runner, takes a call in a real job process from LiveKit's pool (``simulate_job(fake_job=True)``:
+everything but the LiveKit server), against the fake Realtime server and a real thinker process
+on a real redis-server; SIGTERM drains and the job process exits cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.embedded_redis import EmbeddedRedis
+from shared.thinker_process import ThinkerProcess
+from tests.fakes.realtime import Call, FakeRealtime, Reply, ReplyRequest, Say, Script
+from tests.worker_process import clean_env, free_port, http_get, logged_process, pid_alive
+
+pytestmark = pytest.mark.timeout(240)
+
+QUESTION = "What time do you open on Friday?"
+_CALL_ID = re.compile(r"call id (\S+?)[.,\s]")
+
+
+def model_policy(request: ReplyRequest) -> Reply | None:
+    """The greeting delegates a question (no caller audio reaches a simulated job); a reply the
+    floor asks for speaks the task output it names."""
+    instructions = request.instructions or ""
+    wanted = _CALL_ID.findall(instructions)
+    if wanted:
+        outputs = {item.call_id: item.output for item in request.conversation if item.output}
+        return Reply(Say(" ".join(outputs.get(call_id) or "" for call_id in wanted)))
+    if request.trigger == "client" and not any(
+        i.type == "function_call" for i in request.conversation
+    ):
+        return Reply(
+            Say("Good evening, let me check that."), Call("delegate", {"request": QUESTION})
+        )
+    return Reply(Say("Of course."))
+
+
+def _session_tools(session: dict[str, Any]) -> set[str]:
+    return {tool.get("name") for tool in session.get("tools", [])}
+
+
+async def test_a_simulated_job_runs_the_call_in_a_job_process_and_drains_on_sigterm(
+    tmp_path: Path, redis_server: EmbeddedRedis
+) -> None:
+    prefix = f"job{uuid.uuid4().hex[:8]}"
+    health, metrics = free_port(), free_port()
+    env = clean_env(REDIS_URL=redis_server.url, TANDEM_BUS_PREFIX=prefix)
+    thinker = ThinkerProcess(redis_server.url, tmp_path / "thinker.log", env=env)
+    async with FakeRealtime(Script(policy=model_policy), strict=False) as fake:
+        worker_env = env | {
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_BASE_URL": fake.base_url,
+            "TANDEM_RESPONDER_TURN_DETECTION": "server",
+            "TANDEM_RESPONDER_HTTP_PORT": str(health),
+            "TANDEM_RESPONDER_METRICS_PORT": str(metrics),
+            "TANDEM_RESPONDER_DRAIN_S": "2",
+        }
+        args = [sys.executable, "-m", "tests.fakes.simulated_job", "room-7"]
+        await asyncio.to_thread(thinker.start)
+        try:
+            with logged_process(args, worker_env, tmp_path) as worker:
+                started = await worker.until_logged("call starting", limit_s=120)
+                job_pid = int(started["pid"])
+                assert job_pid != worker.pid  # the call runs in a job process of LiveKit's pool
+
+                # the job reached the realtime model with tandem's session
+                await fake.wait_until(
+                    lambda: "delegate" in _session_tools(fake.session), limit_s=30
+                )
+                assert {"delegate", "cancel_request"} <= _session_tools(fake.session)
+                assert "call the `delegate` tool" in fake.session.get("instructions", "")
+
+                # the greeting delegated; the thinker's answer came back over Redis and was spoken
+                def answered() -> bool:
+                    return any("Friday" in " ".join(r.said) for r in fake.responses[1:])
+
+                await fake.wait_until(answered, limit_s=60)
+                outputs = [
+                    i.output or "" for i in fake.conversation if i.type == "function_call_output"
+                ]
+                assert any("Friday" in output for output in outputs), outputs
+
+                probe = await http_get(f"http://127.0.0.1:{health}/worker")
+                assert probe is not None
+                assert probe.json()["active_jobs"] == 1
+                scrape = await http_get(f"http://127.0.0.1:{metrics}/metrics")
+                assert scrape is not None
+                assert 'tandem_responder_tasks_total{outcome="answered"} 1.0' in scrape.text
+                assert "tandem_responder_calls_active 1.0" in scrape.text.splitlines()
+
+                status = await worker.stop()
+                assert status == 0, worker.text()
+                assert worker.find(
+                    "draining: no new calls; live calls have until the drain timeout to end"
+                )
+                ended = worker.find("call ended")
+                assert [int(record["pid"]) for record in ended] == [job_pid]
+                assert not pid_alive(job_pid)
+                assert "non-zero exit code" not in worker.text()
+                assert "Traceback" not in worker.text()
+        finally:
+            await asyncio.to_thread(thinker.stop)
