@@ -145,3 +145,24 @@ async def test_health_is_503_while_job_processes_fail_to_initialise(broken_worke
     assert reply is not None
     assert reply[0] == 503
     assert reply[1].startswith("job processes fail to initialise")
+
+
+async def test_dev_with_only_livekit_settings_runs_its_own_stack_offline(tmp_path: Path) -> None:
+    health = free_port()
+    async with FakeLiveKit() as livekit:
+        env = clean_env(
+            LIVEKIT_URL=livekit.url,
+            LIVEKIT_API_KEY="devkey",
+            LIVEKIT_API_SECRET=SECRET,
+            TANDEM_RESPONDER_HTTP_PORT=str(health),
+            TANDEM_RESPONDER_METRICS_PORT="0",
+        )
+        with logged_process([str(TANDEM), "responder", "dev"], env, tmp_path) as worker:
+            summary = await until_summary(worker, health, "healthy")
+            assert summary["registered"]
+            notices = [line for line in worker.raw if "REDIS_URL is not set" in line]
+            assert len(notices) == 1
+            assert "a private Redis and a thinker" in notices[0]
+            offline = [r for r in worker.lines if "OFFLINE speech profile" in r.get("message", "")]
+            assert len(offline) == 1  # said, once
+            assert await worker.stop() == 0
