@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/tandem demo
 
-## eval: every scenario in simulator/scenarios/, with a report and the latency targets (~6 min)
+## eval: every scenario in profiles/restaurant/scenarios/, with a report and the latency targets (~6 min)
 eval: $(STAMP)
 	$(BIN)/tandem eval
 

@@ -2,8 +2,8 @@
 
 Run from the repository root: ``python -m bench.offline_stt [--repeat N] [--json]``.
 
-Every caller line of the shipped scenarios (plus a few harder ones) is spoken by the simulator's
-caller voice and transcribed two ways by the same loaded model, in this process only:
+Every caller line of the demo restaurant's scenarios (plus a few harder ones) is spoken by the
+simulator's caller voice and transcribed two ways by the same loaded model, in this process only:
 
 * **short context** (what tandem runs): the encoder reads the utterance padded to whole seconds
   and at least 15 s (:func:`responder.offline.whisper_stt.context_frames`);
@@ -35,7 +35,7 @@ from responder.offline import HibariTTS, WhisperSTT
 from responder.pcm import resample
 from simulator.voice import CallerVoice
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "simulator" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parent.parent / "profiles" / "restaurant" / "scenarios"
 EXTRA_LINES = (
     "I'd like to book a table for six people next Thursday at half past seven please.",
     "My name is Rivera, R I V E R A.",

@@ -37,12 +37,16 @@ from responder.floor import Utterance
 from shared.bus import TaskOutcome, TaskWorker
 from shared.config import BusSettings, ResponderSettings, Settings
 from shared.embedded_redis import EmbeddedRedis
+from shared.profile import find_profile
 from shared.redis_client import connect
 from tests.fakes.realtime import FakeRealtime, Reply, Say, Script
 from thinker.brain import BrainContext
 from thinker.handler import ThinkerHandler
 from thinker.metrics import ThinkerMetrics
 from tools import ToolRegistry
+
+BENCH_PROFILE = "restaurant"
+"""The installed demo profile (its persona and tools; the floor's work does not depend on them)."""
 
 
 class InstantBrain:
@@ -87,9 +91,8 @@ async def bench(results: int) -> dict[str, Any]:
             )
             worker = TaskWorker(redis, handler, bus_settings)
             worker_task = asyncio.create_task(worker.run())
-            call = await assemble_call(
-                settings, load_process_models(settings), session_id="bench", greeting=None
-            )
+            models = load_process_models(settings, find_profile(BENCH_PROFILE))
+            call = await assemble_call(settings, models, session_id="bench", greet=False)
             requested: dict[str, float] = {}
             answered = asyncio.Event()
 

@@ -42,6 +42,7 @@ from responder.runner import serve
 from responder.worker import TandemServer, build_server
 from shared.config import ResponderSettings, Settings
 from shared.embedded_redis import EmbeddedRedis
+from shared.profile import find_profile
 from tests.fakes.realtime import FakeRealtime, Reply, Say, Script
 
 
@@ -116,7 +117,7 @@ async def bench(jobs: int, offline: bool, gap_s: float) -> dict[str, Any]:
                     _env_file=None, mode=mode, http_port=0, metrics_port=0, drain_s=0
                 ),
             )
-            server = build_server(settings)
+            server = build_server(settings, find_profile("restaurant"))
             connected: list[float] = []
             greeted: list[float] = []
             memory: list[tuple[float, float]] = []

@@ -38,9 +38,10 @@ from responder.models import (
     profile_vad,
     speech_profile,
 )
-from responder.prompts import GREETING
 from responder.services import open_services
 from shared.config import Settings
+from shared.errors import ConfigError
+from shared.profile import Profile
 from tools import ToolRegistry
 
 
@@ -48,6 +49,8 @@ from tools import ToolRegistry
 class ProcessModels:
     """What every call of one process shares, loaded once (prewarm, or the simulator's stack)."""
 
+    profile: Profile
+    """The agent profile the process serves."""
     vad: vad.VAD
     offline: OfflineSpeech | None
     """The offline profile's STT and TTS (None unless the settings' mode is ``offline``)."""
@@ -60,26 +63,36 @@ class ProcessModels:
 
 
 def load_process_models(
-    settings: Settings, registry: CollectorRegistry | None = None
+    settings: Settings, profile: Profile, registry: CollectorRegistry | None = None
 ) -> ProcessModels:
     """Load the VAD (and in offline mode Whisper and the hibari voice), discover the tools and
-    create the process's metric series in ``registry`` (a private one when None). Blocking,
-    about a second offline: call it at start-up, never during a call."""
+    create the process's metric series in ``registry`` (a private one when None), for calls of
+    ``profile``. Blocking, about a second offline: call it at start-up, never during a call."""
     offline = load_offline_speech() if settings.responder.mode == "offline" else None
     return ProcessModels(
+        profile,
         profile_vad(settings),
         offline,
         ResponderMetrics(registry),
-        discover_tools(settings),
+        discover_tools(settings, profile),
         httpx.AsyncClient(timeout=httpx.Timeout(5.0)),
     )
 
 
-def discover_tools(settings: Settings) -> ToolRegistry:
+def discover_tools(settings: Settings, profile: Profile) -> ToolRegistry:
     """The tools ``settings`` allow (``TANDEM_TOOLS_*``); raises ``ToolRegistryError`` in strict
-    mode when a plugin is broken."""
+    mode when a plugin is broken, and :class:`ConfigError` when ``profile`` names a tool that
+    is not there."""
     t = settings.tools
-    return ToolRegistry.discover(enabled=t.enabled, disabled=t.disabled, strict=t.strict)
+    registry = ToolRegistry.discover(enabled=t.enabled, disabled=t.disabled, strict=t.strict)
+    missing = [name for name in profile.allowed_tools if name not in registry.tools]
+    if missing:
+        raise ConfigError(
+            f"profile {profile.id!r} allows {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed or not enabled "
+            "(`tandem tools list` shows the tools there are)"
+        )
+    return registry
 
 
 @dataclass(frozen=True)
@@ -97,26 +110,27 @@ async def assemble_call(
     *,
     session_id: str,
     audio: RoomlessAudio | None = None,
-    greeting: str | None = GREETING,
-    profile: SpeechProfile | None = None,
+    greet: bool = True,
+    speech: SpeechProfile | None = None,
 ) -> Call:
-    """A ready-to-start call for ``settings`` (start it with ``call.start(room=...)``, or plain
-    ``call.start()`` with ``audio``); ``call.aclose()`` releases everything it opened.
+    """A ready-to-start call for ``settings`` and the process's profile (start it with
+    ``call.start(room=...)``, or plain ``call.start()`` with ``audio``); ``call.aclose()``
+    releases everything it opened.
 
     ``audio`` replaces the room's audio; the framework's echo-cancellation warm-up (which mutes
     the caller during the agent's first reply, for speakerphones) is then off, since no echo
-    exists. ``greeting``: the instruction for the first reply (None: the agent waits for the
-    caller). ``profile``: speech models to use instead of the ones the settings name (tests
-    script the model this way; production never passes it)."""
+    exists. ``greet``: say the profile's greeting first (False: the agent waits for the caller).
+    ``speech``: speech models to use instead of the ones the settings name (tests script the
+    model this way; production never passes it)."""
     resources = contextlib.AsyncExitStack()
     try:
         services = await resources.enter_async_context(
-            open_services(settings, models.metrics, models.tools, models.http)
+            open_services(settings, models.profile, models.metrics, models.tools, models.http)
         )
-        profile = profile or speech_profile(settings, models.offline)
-        resources.push_async_callback(_aclose_model, profile.llm)
+        speech = speech or speech_profile(settings, models.profile, models.offline)
+        resources.push_async_callback(_aclose_model, speech.llm)
         overrides: dict[str, Any] = {"aec_warmup_duration": None} if audio is not None else {}
-        session = build_session(settings, profile=profile, vad_model=models.vad, **overrides)
+        session = build_session(settings, profile=speech, vad_model=models.vad, **overrides)
         if audio is not None:
             session.input.audio = audio.input
             session.output.audio = audio.output
@@ -124,8 +138,8 @@ async def assemble_call(
             session,
             services,
             session_id=session_id,
-            literal_speech=profile.literal_speech,
-            greeting=greeting,
+            literal_speech=speech.literal_speech,
+            greet=greet,
             resources=resources,
         )
     except BaseException:

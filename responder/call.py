@@ -26,9 +26,10 @@ from responder.delegation import Delegator
 from responder.floor import FloorArbiter, Priority, Utterance
 from responder.latency import LatencyHistory
 from responder.metrics import CallMetrics, ResponderMetrics
-from responder.prompts import GOODBYE_AFTER_SILENCE, GREETING, NUDGE, instructions
+from responder.prompts import goodbye_after_silence, instructions_for, say_verbatim
 from shared.bus import ResponderBus
 from shared.config import Settings
+from shared.profile import Profile
 from shared.wire import ContextTurn
 from tools import Tool, ToolContext, ToolRegistry, ToolStore, to_livekit
 
@@ -45,10 +46,13 @@ class CallServices:
     history: LatencyHistory
     registry: ToolRegistry
     http: httpx.AsyncClient
+    profile: Profile
+    """The agent profile this process serves: persona, tools, knowledge."""
     metrics: ResponderMetrics = field(default_factory=ResponderMetrics)
 
     def local_tools(self, session_id: str) -> list[RawFunctionTool[Any, Any]]:
-        """The fast, read-only tools the responder runs itself instead of delegating."""
+        """The fast, read-only tools the responder runs itself instead of delegating: those of
+        the profile's tools that are safe to run here."""
 
         def context_for(tool: Tool) -> Callable[[RunContext[Any]], ToolContext]:
             def make(run: RunContext[Any]) -> ToolContext:
@@ -59,30 +63,45 @@ class CallServices:
                     idempotency_key=call_id,
                     http=self.http,
                     store=ToolStore(self.redis, self.settings.bus.prefix, tool.name),
+                    profile=self.profile,
                 )
 
             return make
 
-        return [to_livekit(tool, context_for(tool)) for tool in self.registry.responder_tools()]
+        allowed = set(self.profile.allowed_tools)
+        local = [tool for tool in self.registry.responder_tools() if tool.name in allowed]
+        return [to_livekit(tool, context_for(tool)) for tool in local]
 
 
 class TandemAgent(Agent):
-    """The responder's agent: persona, local tools plus ``delegate``/``cancel_request``, and a
-    greeting when the call starts."""
+    """The responder's agent: persona, local tools plus ``delegate``/``cancel_request``, and the
+    profile's greeting, said word for word, when the call starts."""
 
     def __init__(
-        self, *, instructions: str, tools: list[RawFunctionTool[Any, Any]], greeting: str | None
+        self,
+        *,
+        instructions: str,
+        tools: list[RawFunctionTool[Any, Any]],
+        greeting: str | None,
+        literal_speech: bool,
     ) -> None:
+        """``greeting``: said first (None: the agent waits for the caller); ``literal_speech``:
+        the session has its own TTS, so the greeting goes through ``say``."""
         super().__init__(instructions=instructions, tools=list(tools))
         self._greeting = greeting
+        self._literal_speech = literal_speech
 
         self.on_backchannel: Callable[[str], None] = lambda _text: None
         """Called with each backchannel heard (and ignored) while the agent was speaking."""
 
     async def on_enter(self) -> None:
-        """Greet the caller."""
-        if self._greeting:
-            self.session.generate_reply(instructions=self._greeting)
+        """Greet the caller, word for word."""
+        if not self._greeting:
+            return
+        if self._literal_speech:
+            self.session.say(self._greeting)
+        else:
+            self.session.generate_reply(instructions=say_verbatim(self._greeting))
 
     async def stt_node(
         self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
@@ -121,12 +140,12 @@ class Call:
         *,
         session_id: str | None = None,
         literal_speech: bool = False,
-        greeting: str | None = GREETING,
+        greet: bool = True,
         resources: contextlib.AsyncExitStack | None = None,
     ) -> None:
-        """``literal_speech``: the session has a TTS, so fillers are said exactly as written;
-        ``resources``: what the call owns (its services, its model connection), closed last when
-        the call ends."""
+        """``literal_speech``: the session has a TTS, so fixed lines are said exactly as written;
+        ``greet``: say the profile's greeting first; ``resources``: what the call owns (its
+        services, its model connection), closed last when the call ends."""
         self.session = session
         self.services = services
         self.session_id = session_id or uuid.uuid4().hex
@@ -149,10 +168,12 @@ class Call:
             agent=lambda: session.current_agent,
             conversation=self._conversation,
         )
+        persona = services.profile.persona
         self.agent = TandemAgent(
-            instructions=instructions(settings.responder.instructions),
+            instructions=instructions_for(services.profile, settings.responder.instructions),
             tools=services.local_tools(self.session_id) + self.delegator.tools(),
-            greeting=greeting,
+            greeting=persona.greeting if greet else None,
+            literal_speech=literal_speech,
         )
         self.agent.on_backchannel = lambda _text: self.metrics.emit("backchannel_ignored")
         self.ended = asyncio.Event()
@@ -224,6 +245,7 @@ class Call:
             return
         self._nudges += 1
         final = self._nudges > r.max_nudges
+        profile = self.services.profile
         self.metrics.emit("idle_nudge", nudge=self._nudges, final=final)
 
         def after(_: Utterance) -> None:
@@ -236,7 +258,7 @@ class Call:
             Utterance(
                 kind="nudge",
                 priority=Priority.GUIDANCE,
-                text=GOODBYE_AFTER_SILENCE if final else NUDGE,
+                text=goodbye_after_silence(profile) if final else profile.persona.still_there,
                 repeat_if_cut=False,
                 on_spoken=after,
             )

@@ -22,10 +22,20 @@ import click
 if TYPE_CHECKING:
     from responder.worker import TandemServer
     from shared.config import Settings
+    from shared.profile import Profile
 
 log = logging.getLogger("tandem.responder")
 
 LIVEKIT_VARIABLES = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+
+_profile_option = click.option(
+    "--profile",
+    "profile_selector",
+    default=None,
+    metavar="PATH_OR_NAME",
+    help="The agent profile: a directory with profile.toml or an installed profile's name "
+    "(default: TANDEM_PROFILE).",
+)
 
 
 @click.group("responder")
@@ -37,30 +47,34 @@ def responder_command() -> None:
 
 
 @responder_command.command("start")
-def start_command() -> None:
+@_profile_option
+def start_command(profile_selector: str | None) -> None:
     """Run the production worker: register with LiveKit and take dispatched calls.
 
-    Needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET, OPENAI_API_KEY (or
-    TANDEM_RESPONDER_MODE=offline, on purpose) and a REDIS_URL shared with the thinkers.
-    SIGTERM drains: no new calls, live calls get TANDEM_RESPONDER_DRAIN_S to end.
+    Needs a profile (TANDEM_PROFILE or --profile), LIVEKIT_URL, LIVEKIT_API_KEY,
+    LIVEKIT_API_SECRET, OPENAI_API_KEY (or TANDEM_RESPONDER_MODE=offline, on purpose) and a
+    REDIS_URL shared with the thinkers. SIGTERM drains: no new calls, live calls get
+    TANDEM_RESPONDER_DRAIN_S to end.
     """
-    settings = _settings(allow_offline=False, livekit=True)
+    settings, profile = _settings(profile_selector, demo=False, livekit=True)
     if settings.redis_url is None:
         raise click.ClickException(
             "REDIS_URL is not set: the responder and the thinkers must share one Redis "
             "(run `tandem redis` for a local one and export the URL it prints)"
         )
-    _run(settings, devmode=False)
+    _run(settings, profile, devmode=False)
 
 
 @responder_command.command("dev")
-def dev_command() -> None:
+@_profile_option
+def dev_command(profile_selector: str | None) -> None:
     """Run the worker against your LiveKit server for development (debug logs, no idle job
-    processes). Without OPENAI_API_KEY it runs the offline demo profile (said in the log);
-    without REDIS_URL it starts a private Redis and a thinker for itself."""
-    settings = _settings(allow_offline=True, livekit=True)
-    with _local_stack(settings, "dev") as settings:
-        _run(settings, devmode=True)
+    processes). Without a profile it serves the installed demo profile, without OPENAI_API_KEY it
+    runs the offline speech profile, without REDIS_URL it starts a private Redis and a thinker
+    for itself: each said in one line."""
+    settings, profile = _settings(profile_selector, demo=True, livekit=True)
+    with _local_stack(settings, profile, "dev") as settings:
+        _run(settings, profile, devmode=True)
 
 
 @responder_command.command("console")
@@ -68,19 +82,25 @@ def dev_command() -> None:
 @click.option("--input-device", default=None, help="Microphone: device number or name part.")
 @click.option("--output-device", default=None, help="Speaker: device number or name part.")
 @click.option("--record", is_flag=True, help="Keep a recording of the session (LiveKit's).")
+@_profile_option
 def console_command(
-    text: bool, input_device: str | None, output_device: str | None, record: bool
+    text: bool,
+    input_device: str | None,
+    output_device: str | None,
+    record: bool,
+    profile_selector: str | None,
 ) -> None:
     """Talk to the agent in this terminal, with no LiveKit server.
 
     With --text, type (or pipe lines in); otherwise speak through LiveKit's audio console (it
-    needs PortAudio). Without OPENAI_API_KEY it runs the offline demo profile (said in the log);
-    without REDIS_URL it starts a private Redis and a thinker for itself.
+    needs PortAudio). Without a profile it serves the installed demo profile, without
+    OPENAI_API_KEY it runs the offline speech profile, without REDIS_URL it starts a private
+    Redis and a thinker for itself: each said in one line.
     """
-    settings = _settings(allow_offline=True, livekit=False)
+    settings, profile = _settings(profile_selector, demo=True, livekit=False)
     if not text:
         _require_audio_devices()
-    with _local_stack(settings, "console") as settings:
+    with _local_stack(settings, profile, "console") as settings:
         if text:
             import sys
 
@@ -89,7 +109,7 @@ def console_command(
 
             _quiet_logs(settings)
             with errors_as_one_line(), contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(run_text_console(settings, sys.stdin, sys.stdout))
+                asyncio.run(run_text_console(settings, profile, sys.stdin, sys.stdout))
             return
         from livekit.agents.cli import _legacy
 
@@ -97,7 +117,7 @@ def console_command(
         settings = settings.model_copy(
             update={"responder": settings.responder.model_copy(update=quiet_ports)}
         )
-        server = _server(settings)
+        server = _server(settings, profile)
         _hand_logging_to_livekit_console()
         _legacy._run_console(
             server=server,
@@ -112,11 +132,12 @@ def console_command(
 @responder_command.command("connect")
 @click.option("--room", required=True, help="The room to join (created if it does not exist).")
 @click.option("--identity", default=None, help="The agent's participant identity.")
-def connect_command(room: str, identity: str | None) -> None:
+@_profile_option
+def connect_command(room: str, identity: str | None, profile_selector: str | None) -> None:
     """Join one room directly, without dispatch (for debugging a room)."""
-    settings = _settings(allow_offline=True, livekit=True)
-    with _local_stack(settings, "connect") as settings:
-        _run(settings, devmode=True, room=room, identity=identity)
+    settings, profile = _settings(profile_selector, demo=True, livekit=True)
+    with _local_stack(settings, profile, "connect") as settings:
+        _run(settings, profile, devmode=True, room=room, identity=identity)
 
 
 @click.command("token")
@@ -164,8 +185,10 @@ def token_command(room: str, identity: str, name: str | None, ttl: int, metadata
 # -- shared steps ---------------------------------------------------------------------------------
 
 
-def _settings(*, allow_offline: bool, livekit: bool) -> Settings:
-    """The command's settings, or one line naming what is missing or wrong."""
+def _settings(selector: str | None, *, demo: bool, livekit: bool) -> tuple[Settings, Profile]:
+    """The command's settings and profile, or one line naming what is missing or wrong. A
+    ``demo`` command (dev, console, connect) may fall back to the demo profile and the offline
+    speech profile, saying so; ``start`` never does."""
     from responder.models import resolve_speech_mode
     from shared.cli import settings_or_exit
     from shared.errors import ConfigError
@@ -180,14 +203,34 @@ def _settings(*, allow_offline: bool, livekit: bool) -> Settings:
                 "all three of LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
             )
     try:
-        settings = resolve_speech_mode(settings, allow_offline=allow_offline)
+        profile = _profile(settings, selector, demo=demo)
+        settings = resolve_speech_mode(settings, allow_offline=demo)
         if settings.responder.mode == "offline":
             from responder.offline import require_demo_extra
 
             require_demo_extra("the offline speech profile")
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    return settings
+    return settings, profile
+
+
+def _profile(settings: Settings, selector: str | None, *, demo: bool) -> Profile:
+    from shared.errors import ConfigError
+    from shared.profile import default_profile, find_profile
+
+    selector = selector or settings.profile
+    if selector is None and not demo:
+        raise ConfigError(
+            "TANDEM_PROFILE is not set: name the agent profile to serve (a directory with "
+            "profile.toml, or an installed profile; `tandem profile new NAME` makes one)"
+        )
+    profile = find_profile(selector) if selector is not None else default_profile()
+    if selector is None:
+        click.echo(
+            f"no TANDEM_PROFILE: serving the demo profile {profile.id!r} ({profile.name}).",
+            err=True,
+        )
+    return profile
 
 
 def _livekit_values(settings: Settings) -> list[tuple[str, Any]]:
@@ -201,9 +244,9 @@ def _livekit_values(settings: Settings) -> list[tuple[str, Any]]:
 
 
 @contextlib.contextmanager
-def _local_stack(settings: Settings, command: str) -> Iterator[Settings]:
+def _local_stack(settings: Settings, profile: Profile, command: str) -> Iterator[Settings]:
     """With ``REDIS_URL`` the settings as they are; without it, a private Redis and a thinker
-    process for this command (said in one line), stopped when it ends."""
+    process serving ``profile`` for this command (said in one line), stopped when it ends."""
     if settings.redis_url is not None:
         yield settings
         return
@@ -215,7 +258,9 @@ def _local_stack(settings: Settings, command: str) -> Iterator[Settings]:
 
     logs = Path(tempfile.mkdtemp(prefix=f"tandem-{command}-"))
     try:
-        with EmbeddedRedis() as redis, ThinkerProcess(redis.url, logs / "thinker.log") as thinker:
+        env = {"TANDEM_PROFILE": str(profile.root)}
+        log_path = logs / "thinker.log"
+        with EmbeddedRedis() as redis, ThinkerProcess(redis.url, log_path, env) as thinker:
             brain = "Claude" if settings.anthropic_api_key is not None else "the offline demo brain"
             click.echo(
                 f"{command}: REDIS_URL is not set, so a private Redis and a thinker ({brain}, "
@@ -228,24 +273,29 @@ def _local_stack(settings: Settings, command: str) -> Iterator[Settings]:
     shutil.rmtree(logs, ignore_errors=True)
 
 
-def _server(settings: Settings) -> TandemServer:
+def _server(settings: Settings, profile: Profile) -> TandemServer:
     from responder.worker import build_server
     from shared.errors import ConfigError
 
     try:
-        return build_server(settings)
+        return build_server(settings, profile)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
 
 
 def _run(
-    settings: Settings, *, devmode: bool, room: str | None = None, identity: str | None = None
+    settings: Settings,
+    profile: Profile,
+    *,
+    devmode: bool,
+    room: str | None = None,
+    identity: str | None = None,
 ) -> None:
     """Run the worker until SIGTERM/SIGINT; an error that stops it is one line, exit 1."""
     from responder.runner import serve
     from shared.cli import errors_as_one_line
 
-    server = _server(settings)
+    server = _server(settings, profile)
     on_started = _joining(settings, room, identity) if room is not None else None
     try:
         with errors_as_one_line():

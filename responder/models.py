@@ -26,6 +26,7 @@ from openai.types.realtime.realtime_audio_input_turn_detection import SemanticVa
 
 from shared.config import ResponderSettings, Settings
 from shared.errors import ConfigError
+from shared.profile import Profile, offline_factory
 
 log = logging.getLogger("tandem.responder")
 
@@ -33,7 +34,8 @@ ProfileName = Literal["realtime", "half-cascade", "offline"]
 
 OFFLINE_PROFILE = (
     "the OFFLINE speech profile (silero VAD -> Whisper tiny.en -> rule-based demo brain -> hibari "
-    "TTS): the demo brain only follows fixed patterns for the demo restaurant"
+    "TTS): the demo brain follows fixed patterns and answers from the profile's knowledge; it is "
+    "not a language model"
 )
 NO_KEY_FOR_START = (
     "OPENAI_API_KEY is not set: `start` serves real callers with the OpenAI realtime model. Set "
@@ -94,18 +96,31 @@ def resolve_speech_mode(settings: Settings, *, allow_offline: bool) -> Settings:
     return settings.model_copy(update={"responder": offline})
 
 
-def speech_profile(settings: Settings, offline: OfflineSpeech | None = None) -> SpeechProfile:
+def speech_profile(
+    settings: Settings, profile: Profile, offline: OfflineSpeech | None = None
+) -> SpeechProfile:
     """The models of one call in the configured mode. ``offline``: the offline profile's models,
-    already loaded by this process (required in offline mode)."""
+    already loaded by this process (required in offline mode); its rule-based brain is the one
+    the agent ``profile`` brings, or the generic one that answers from its knowledge."""
     if settings.responder.mode == "offline":
-        from responder.offline import FrontDeskBrain
-
         if offline is None:
             raise ConfigError("the offline speech models are not loaded in this process")
-        return SpeechProfile("offline", llm=FrontDeskBrain(), stt=offline.stt, tts=offline.tts)
+        brain = offline_brain(profile)
+        return SpeechProfile("offline", llm=brain, stt=offline.stt, tts=offline.tts)
     return SpeechProfile(
         settings.responder.mode, llm=realtime_model(settings), tts=cascade_tts(settings)
     )
+
+
+def offline_brain(profile: Profile) -> Any:
+    """The offline profile's rule-based ``llm.LLM`` for ``profile``: its own, if it names one
+    (``[offline] responder_brain``), else the generic offline front desk."""
+    factory = offline_factory(profile, "responder")
+    if factory is None:
+        from responder.offline import OfflineFrontDesk
+
+        factory = OfflineFrontDesk
+    return factory(profile)
 
 
 def load_vad(min_silence_s: float | None = None) -> vad.VAD:

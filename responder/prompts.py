@@ -1,37 +1,182 @@
-"""What the responder model is told: the persona, when to delegate, and how to speak answers."""
+"""What the responder model is told: tandem's own rules (when to delegate, how to speak answers)
+around the agent profile's persona, and the lines said verbatim (greeting, goodbye, nudge)."""
 
 from __future__ import annotations
 
-from tools.builtin.restaurant import RESTAURANT
+from shared.profile import Profile
 
-PERSONA = f"""You are the phone host of {RESTAURANT.name}, a restaurant. You are speaking with a \
-caller on the phone: keep every reply short (one or two sentences), warm and natural, with no \
-lists, markdown or emoji. Say times and dates the way people say them ("eight p.m. on Friday").
+RULES = """You are speaking with a caller on the phone: keep every reply short (one or two \
+sentences), warm and natural, with no lists, markdown or emoji. Say times, dates, prices and \
+numbers the way people say them ("eight p.m. on Friday").
 
 Answer directly only what needs no lookup: greetings, small talk, clarifying questions, and \
-anything already said in this conversation. For everything else (opening hours, the menu, \
-availability, bookings, cancellations, anything you would have to look up or work out) call the \
-`delegate` tool. In that same response, first say one short sentence that tells the caller what \
-you are doing ("Let me check Friday at eight for four."), then call the tool. Never make up \
-availability, prices, hours or booking details.
+anything already said in this conversation. For everything else (opening hours, prices, \
+availability, bookings, orders, account or ticket status, anything you would have to look up or \
+work out) call the `delegate` tool. In that same response, first say one short sentence that \
+tells the caller what you are doing ("Let me check that for you."), then call the tool. Never \
+make up facts, prices, hours, availability or details you were not given.
 
 While a task runs, keep talking with the caller normally. If the caller corrects or changes a \
 request that is still running, call `delegate` again with the full corrected request and \
 `replaces_task` set to the old task number. If they no longer want it, call `cancel_request`.
 
 When you are asked to tell the caller a task's answer, use only the facts in that task's tool \
-output, in your own words. Before making or cancelling a booking, read the details back and get \
-a clear yes; then set `caller_confirmed` to true."""
-
-NUDGE = "Are you still there?"
-"""Said after a long silence from the caller while nothing is owed to them."""
-
-GOODBYE_AFTER_SILENCE = f"I'll let you go now. Thanks for calling {RESTAURANT.name}. Goodbye!"
-"""Said when the caller stayed silent through every nudge; the call then ends."""
-
-GREETING = f"Greet the caller as {RESTAURANT.name} in one short sentence and ask how you can help."
+output, in your own words. If the answer says the information is not available, say so plainly \
+and offer to take a message; do not guess. Before anything that changes something for the \
+caller (a booking, a cancellation, an order), read the details back and get a clear yes; then \
+set `caller_confirmed` to true."""
+"""tandem's own rules, the same for every agent."""
 
 
-def instructions(extra: str | None = None) -> str:
-    """The session instructions: the persona plus a deployment's own additions."""
-    return PERSONA if not extra else f"{PERSONA}\n\n{extra.strip()}"
+def instructions_for(profile: Profile, extra: str | None = None) -> str:
+    """The session instructions of a call for ``profile``: who the agent is (the profile's
+    persona), the business, tandem's rules, and a deployment's own additions
+    (``TANDEM_RESPONDER_INSTRUCTIONS``)."""
+    spec = profile.spec
+    parts = [
+        spec.persona.instructions.strip(),
+        f"You answer the phone for {spec.name}. Its local time zone is {spec.timezone}. "
+        f"Speak the caller's language if you can; this business works in {spec.language}.",
+        RULES,
+    ]
+    if extra and extra.strip():
+        parts.append(extra.strip())
+    return "\n\n".join(parts)
+
+
+def say_verbatim(text: str) -> str:
+    """Instructions that make a speech-to-speech model say ``text`` word for word (a model with
+    its own TTS voice says fixed lines through ``session.say`` instead)."""
+    return f'Say exactly these words, nothing more: "{text}"'
+
+
+def goodbye_after_silence(profile: Profile) -> str:
+    """Said when the caller stayed silent through every nudge; the call then ends."""
+    return f"I'll let you go now. {profile.persona.goodbye}"
+
+
+# -- What the model is told about delegated tasks ---------------------------------------------
+# The ``delegate`` and ``cancel_request`` tools (responder/delegate_tool.py) and the instructions
+# that make the model speak a task's answer, early fact, delay or failure
+# (responder/task_events.py, responder/fillers.py). The offline brain and the test doubles
+# recognise some of these phrasings: "Task N started", "An early fact", "Follow-up",
+# "tool output with call id X.", "could not be finished", "taking longer than it should".
+
+DELEGATE_DESCRIPTION = (
+    "Hand work you cannot do instantly to the back office: anything that needs a lookup, "
+    "availability, a booking, an order or a cancellation, facts you do not have, or several "
+    "steps. In the SAME response, first say one short sentence telling the caller what you are "
+    "doing (e.g. 'Let me check that for you.'), then call this. It returns at "
+    "once with a task number; the answer arrives later as a separate tool output and you "
+    "will be asked to tell the caller. Never guess the answer yourself."
+)
+"""The ``delegate`` tool's description."""
+
+DELEGATE_PARAMETERS: dict[str, str] = {
+    "request": "The caller's request, complete and self-contained, with every detail they gave "
+    "(names, dates, times, quantities, reference numbers, phone number).",
+    "replaces_task": "Number of a running task that this request corrects or replaces because "
+    "the caller changed their mind. Omit for a new request.",
+    "needs_planning": "True for multi-step planning or comparison; false for a lookup or a "
+    "single action.",
+    "caller_confirmed": "True only if the caller explicitly confirmed an action that changes "
+    "something for them (making or cancelling a booking or an order).",
+}
+"""What each of the ``delegate`` tool's parameters means, by name."""
+
+DELEGATE_NEEDS_REQUEST = "say what the caller asked for in 'request'"
+"""The tool error when ``delegate`` is called without a request."""
+
+CANCEL_DESCRIPTION = "Stop a running task because the caller no longer wants it."
+"""The ``cancel_request`` tool's description."""
+
+CANCEL_TASK_PARAMETER = "The task number."
+"""What the ``cancel_request`` tool's ``task`` parameter means."""
+
+
+def task_started(number: int, stopped: int | None = None) -> str:
+    """What ``delegate`` returns to the model: the new task's number (and the one it stopped)."""
+    note = f"Task {number} started."
+    if stopped is not None:
+        note += f" Task {stopped} was stopped; nothing from it will be said."
+    return note + " Its answer will arrive as a separate tool output; do not guess it."
+
+
+def no_such_task(number: int | None) -> str:
+    """The tool error when ``cancel_request`` names a task that does not exist."""
+    return f"there is no task {number}"
+
+
+def task_already_finished(number: int, state: str) -> str:
+    """What ``cancel_request`` returns for a task that is no longer running."""
+    return f"Task {number} had already finished ({state})."
+
+
+def task_cancelled(number: int) -> str:
+    """What ``cancel_request`` returns once the task is stopped."""
+    return f"Task {number} is cancelled; nothing from it will be said."
+
+
+def answer_in_output(call_id: str) -> str:
+    """Where an answer is: the tool output inserted into the conversation."""
+    return f"the tool output with call id {call_id}"
+
+
+def answer_inline(text: str) -> str:
+    """Where an answer is when it could not be inserted into the conversation: right here."""
+    return f"this: {text!r}"
+
+
+def _reintroduce(moved_on: bool) -> str:
+    if not moved_on:
+        return ""
+    return (
+        " The caller has moved on to other things since asking, so first remind them in a few "
+        "words what this answers (for example 'About the opening hours you asked about "
+        "earlier: ...'), then give it."
+    )
+
+
+def answer_instructions(
+    number: int, request: str, where: str, *, late: bool, moved_on: bool
+) -> str:
+    """Tell the caller a task's answer; ``late``: after they were told it was taking long (or
+    had failed); ``moved_on``: the caller has changed topic since asking."""
+    what = (
+        f"Follow-up: the answer to task {number} ({request}) has arrived, after you told the "
+        "caller it was taking long. Tell them now, briefly."
+        if late
+        else f"Task {number} ({request}) is done."
+    )
+    return (
+        f"{what} Its answer is {where}. Tell the caller the answer now in your own words, "
+        "briefly and naturally, using only the facts in it. If it needs a decision from the "
+        f"caller, ask for it.{_reintroduce(moved_on)}"
+    )
+
+
+def partial_instructions(number: int, request: str, where: str, *, moved_on: bool) -> str:
+    """Tell the caller an early fact of a task still running."""
+    return (
+        f"An early fact for task {number} ({request}) is {where}. Tell the caller that fact in "
+        f"one short sentence and say you are finishing the rest.{_reintroduce(moved_on)}"
+    )
+
+
+def late_notice_instructions(number: int, request: str) -> str:
+    """The one honest notice for a task running past the caller's patience."""
+    return (
+        f"Task {number} ({request}) is taking longer than it should. Tell the caller honestly, "
+        "in one short sentence, that you are still on it, and offer to let them know as soon as "
+        "it is ready or to help with something else meanwhile. Do not guess the answer."
+    )
+
+
+def failure_instructions(number: int, request: str, *, expired: bool, moved_on: bool) -> str:
+    """Tell the caller a task could not be done (``expired``: it ran out of time)."""
+    reason = "it ran out of time" if expired else "the system it needs had a problem"
+    return (
+        f"Task {number} ({request}) could not be finished: {reason}. Tell the caller honestly "
+        "in one short sentence that you could not get that done just now, and offer to try "
+        f"again. Do not guess an answer.{_reintroduce(moved_on)}"
+    )

@@ -14,20 +14,25 @@ from shared.bus import ResponderBus
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.keys import Keys
+from shared.profile import Profile
 from shared.redis_client import connect
 from tools import ToolRegistry
 
 
 @contextlib.asynccontextmanager
 async def open_services(
-    settings: Settings, metrics: ResponderMetrics, registry: ToolRegistry, http: httpx.AsyncClient
+    settings: Settings,
+    profile: Profile,
+    metrics: ResponderMetrics,
+    registry: ToolRegistry,
+    http: httpx.AsyncClient,
 ) -> AsyncIterator[CallServices]:
-    """Redis (``settings.redis_url``, shared with the thinkers), the bus and latency history for
-    one call, closed on exit; ``registry``, ``http`` and ``metrics``: the process's."""
+    """Redis (``settings.redis_url``, shared with the thinkers), the bus (its tasks name
+    ``profile``) and latency history for one call, closed on exit; the rest is the process's."""
     if settings.redis_url is None:
         raise ConfigError("REDIS_URL is not set: a call needs the Redis its thinkers read")
     redis = connect(settings.redis_url.get_secret_value(), name="tandem-responder")
-    bus = ResponderBus(redis, settings.bus)
+    bus = ResponderBus(redis, settings.bus, profile=profile.id)
     try:
         await bus.start()
         yield CallServices(
@@ -37,6 +42,7 @@ async def open_services(
             history=LatencyHistory(redis, Keys(settings.bus.prefix)),
             registry=registry,
             http=http,
+            profile=profile,
             metrics=metrics,
         )
     finally:

@@ -1,11 +1,23 @@
-"""The delegated tasks of one call: what was asked, on which turn, and where each one stands."""
+"""The delegated tasks of one call: what was asked, on which turn, and where each one stands.
+
+A task's state changes in one place, :meth:`TaskBook.transition`, which refuses what
+:data:`TRANSITIONS` does not allow and does the bookkeeping every change needs: the outcome is
+counted, the call's "caller is owed something" clock is told, timers waiting on the task wake,
+and one call event says what happened (``task_answer``, ``task_failed`` or ``task_stopped``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from responder.metrics import CallMetrics
+
+log = logging.getLogger("tandem.responder.tasks")
 
 
 class TaskState(enum.Enum):
@@ -17,6 +29,21 @@ class TaskState(enum.Enum):
     SUPERSEDED = "superseded"
     """The caller corrected or replaced the request: nothing from this task may be spoken."""
     CANCELLED = "cancelled"
+
+
+TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
+    TaskState.RUNNING: frozenset(
+        {TaskState.ANSWERED, TaskState.FAILED, TaskState.SUPERSEDED, TaskState.CANCELLED}
+    ),
+    # an answer after the caller was told it failed is delivered as a follow-up
+    TaskState.FAILED: frozenset({TaskState.ANSWERED, TaskState.SUPERSEDED}),
+    # a finished task whose answer may not have been said yet can still be corrected away
+    TaskState.ANSWERED: frozenset({TaskState.SUPERSEDED}),
+    TaskState.SUPERSEDED: frozenset(),
+    TaskState.CANCELLED: frozenset(),
+}
+"""The state changes a task may make; everything else (a second answer, anything out of
+SUPERSEDED or CANCELLED, any way back to RUNNING) is refused."""
 
 
 @dataclass
@@ -36,6 +63,7 @@ class DelegatedTask:
     expected_wait_s: float
     submitted_at: float = field(default_factory=time.monotonic)
     state: TaskState = TaskState.RUNNING
+    """Change it only through :meth:`TaskBook.transition`."""
     progress: str = ""
     """The latest progress line from the thinker, used to word fillers."""
     tool: str = ""
@@ -64,9 +92,10 @@ class DelegatedTask:
 
 
 class TaskBook:
-    """The tasks of one call, by id and by number."""
+    """The tasks of one call, by id and by number, and the one place their state changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: CallMetrics) -> None:
+        self._metrics = metrics
         self._by_id: dict[str, DelegatedTask] = {}
         self._numbers = 0
 
@@ -94,3 +123,38 @@ class TaskBook:
     def all(self) -> list[DelegatedTask]:
         """Every task of the call, in the order they were delegated."""
         return sorted(self._by_id.values(), key=lambda t: t.number)
+
+    def transition(
+        self, task: DelegatedTask, to: TaskState, *, outcome: str | None = None, reason: str = ""
+    ) -> bool:
+        """Move ``task`` to ``to`` if :data:`TRANSITIONS` allows it; False (and nothing done) if
+        not.
+
+        ``outcome`` is what the metrics count (default: the state's value; ``"expired"`` for a
+        failure by deadline); ``reason`` is logged. A task that changes twice (failed, then
+        answered late) is counted under both outcomes, as before.
+        """
+        before = task.state
+        if to not in TRANSITIONS[before]:
+            log.debug(
+                "task transition refused",
+                extra={"task": task.number, "from": before.value, "to": to.value},
+            )
+            return False
+        task.state = to
+        task.touch()
+        counted = outcome or to.value
+        self._metrics.count_task(counted)
+        self._metrics.owed_changed()
+        if to is TaskState.ANSWERED:
+            late = task.late_notice_given or before is TaskState.FAILED
+            self._metrics.emit("task_answer", task=task.number, final=True, late=late)
+        elif to is TaskState.FAILED:
+            self._metrics.emit("task_failed", task=task.number, outcome=counted)
+        else:
+            self._metrics.emit("task_stopped", task=task.number, state=to.value)
+        log.debug(
+            "task transition",
+            extra={"task": task.number, "from": before.value, "to": to.value, "reason": reason},
+        )
+        return True

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from responder.assembly import assemble_call, load_process_models
 from responder.call import Call
 from shared.config import Settings
+from shared.profile import Profile
 from shared.redis_client import check_redis
 
 _TASK_ENDS = {"task_answer": "answered", "task_failed": "failed", "task_stopped": "stopped"}
@@ -29,11 +30,15 @@ QUIET_S = 0.5
 """The agent counts as done with a line after this long with nothing running or pending."""
 
 
-async def run_text_console(settings: Settings, lines: TextIO, out: TextIO) -> None:
-    """Hold a call with the lines read from ``lines``, printing the agent's side to ``out``."""
+async def run_text_console(
+    settings: Settings, profile: Profile, lines: TextIO, out: TextIO
+) -> None:
+    """Hold a call for ``profile`` with the lines read from ``lines``, printing the agent's
+    side to ``out``."""
     interactive = lines.isatty()
     out.write(
-        f"console, {settings.responder.mode} profile, text: type to talk; "
+        f"console, {profile.name} ({profile.id}), {settings.responder.mode} speech, text: type to "
+        "talk; "
         f"{'Ctrl-D' if interactive else 'end of input'} ends the call.\n"
     )
     out.flush()
@@ -41,7 +46,7 @@ async def run_text_console(settings: Settings, lines: TextIO, out: TextIO) -> No
     await check_redis(
         settings.redis_url.get_secret_value(), timeout_s=settings.redis_startup_wait_s
     )
-    models = await asyncio.to_thread(load_process_models, settings)
+    models = await asyncio.to_thread(load_process_models, settings, profile)
     call = await assemble_call(settings, models, session_id=f"console-{uuid.uuid4().hex[:8]}")
     _print_the_agent(call, out)
     typed = _read_lines(lines)

@@ -36,6 +36,7 @@ from responder.assembly import ProcessModels, assemble_call, discover_tools, loa
 from responder.health import HealthServer, WorkerHealth
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.profile import Profile, find_profile
 
 log = logging.getLogger("tandem.responder")
 
@@ -45,13 +46,14 @@ PROCESS_INIT_TIMEOUT_S = 60.0
 """Longest a job process may take to prewarm (the offline models take seconds on a busy CPU)."""
 
 
-def prewarm(settings: Settings, proc: JobProcess) -> None:
-    """Once per job process: keep the worker's settings and load the models every call of this
-    process shares (the VAD; offline, Whisper and the hibari voice) and its metric series."""
+def prewarm(settings: Settings, profile: Profile, proc: JobProcess) -> None:
+    """Once per job process: keep the worker's settings and load what every call of this
+    process shares for ``profile`` (the VAD; offline, Whisper and the hibari voice; the tools)
+    and its metric series."""
     from prometheus_client import REGISTRY
 
     proc.userdata[_SETTINGS] = settings
-    proc.userdata[_MODELS] = load_process_models(settings, REGISTRY)
+    proc.userdata[_MODELS] = load_process_models(settings, profile, REGISTRY)
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -69,7 +71,8 @@ async def entrypoint(ctx: JobContext) -> None:
 
     ctx.add_shutdown_callback(close_call)
     call.end_listeners.append(lambda reason: ctx.shutdown(reason=f"call ended: {reason}"))
-    log.info("call starting", extra={"session_id": session_id, "pid": os.getpid()})
+    extra = {"session_id": session_id, "pid": os.getpid(), "profile": models.profile.id}
+    log.info("call starting", extra=extra)
     log.debug("call room", extra={"session_id": session_id, "room": ctx.room.name})
     try:
         await call.start(room=ctx.room)
@@ -129,19 +132,27 @@ def _port_in_use(variable: str, port: int, error: OSError) -> str:
     return f"{variable}: cannot listen on port {port} ({error.strerror})"
 
 
-def build_server(settings: Settings) -> TandemServer:
-    """The worker for ``settings`` (the LiveKit connection is checked when it starts)."""
+def build_server(settings: Settings, profile: Profile | None = None) -> TandemServer:
+    """The worker for ``settings``, serving ``profile`` (by default the one ``TANDEM_PROFILE``
+    names); the LiveKit connection is checked when it starts."""
     r = settings.responder
     if settings.redis_url is None:
         raise ConfigError(
             "REDIS_URL is not set: the responder and the thinkers must share one Redis "
             "(run `tandem redis` for a local one and export the URL it prints)"
         )
-    discover_tools(settings)  # a broken plugin in strict mode stops the worker here, not per job
+    if profile is None:
+        if settings.profile is None:
+            raise ConfigError(
+                "TANDEM_PROFILE is not set: name the agent profile to serve (a directory with "
+                "profile.toml, or an installed profile; `tandem profile new NAME` makes one)"
+            )
+        profile = find_profile(settings.profile)
+    discover_tools(settings, profile)  # a broken plugin or a missing tool stops it here
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or _private_metrics_dir()
     server = TandemServer(
         settings,
-        setup_fnc=functools.partial(prewarm, settings),
+        setup_fnc=functools.partial(prewarm, settings, profile),
         host="127.0.0.1",  # LiveKit's own health server; tandem's is on http_port
         port=0,
         prometheus_port=r.metrics_port or None,

@@ -34,8 +34,10 @@ answer before it gives up with one line; long-running processes use
 ``TANDEM_REDIS_STARTUP_WAIT_S``."""
 
 COMMAND_HELP: dict[str, str] = {
-    "demo": "Run one simulated phone call and show it live (default: a booking with a barge-in).",
-    "eval": "Run scenarios (all of scenarios/ by default) REPEAT times each and report.",
+    "demo": "Run one simulated phone call and show it live (default: the profile's demo call).",
+    "eval": "Run scenarios (all of the profile's scenarios/ by default) REPEAT times each and "
+    "report.",
+    "profile": "Start an agent profile of your own, and check what the agent will do with it.",
     "responder": "The realtime voice worker callers talk to (a LiveKit agent).",
     "thinker": "Run a thinker: take tasks from the bus and answer them with Claude and the tools.",
     "token": "Print a join token that also dispatches the agent into the room, for the Agents "

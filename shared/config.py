@@ -277,6 +277,11 @@ class Settings(BaseSettings):
         description="How long a long-running process (thinker, responder) waits for REDIS_URL to "
         "answer at start-up before it exits with an error. One-shot commands wait ~2.5 s.",
     )
+    profile: str | None = Field(
+        None,
+        description="The agent profile: a directory with profile.toml, or an installed "
+        "profile's name. The responder serves it; a thinker serves it besides every installed one.",
+    )
     livekit_url: str | None = Field(None, validation_alias=_env("LIVEKIT_URL"))
     livekit_api_key: SecretStr | None = Field(None, validation_alias=_env("LIVEKIT_API_KEY"))
     livekit_api_secret: SecretStr | None = Field(None, validation_alias=_env("LIVEKIT_API_SECRET"))

@@ -28,12 +28,21 @@ STOP_TIMEOUT_S = 15.0
 
 
 class ThinkerProcess:
-    """``python -m thinker`` on ``redis_url`` with ``env`` on top of this process's environment;
-    its output goes to ``log_path``. Use as a context manager, or :meth:`start`/:meth:`stop`."""
+    """``python -m thinker`` on ``redis_url`` with ``env`` on top of this process's environment
+    (serving the installed agent profiles plus each of ``profiles``); its output goes to
+    ``log_path``. Use as a context manager, or :meth:`start`/:meth:`stop`."""
 
-    def __init__(self, redis_url: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        *,
+        profiles: tuple[str, ...] = (),
+    ) -> None:
         self.redis_url = redis_url
         self.log_path = log_path
+        self.profiles = profiles
         self.port = _free_port()
         self._env = {
             **os.environ,
@@ -55,7 +64,12 @@ class ThinkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "thinker"],
+                [
+                    sys.executable,
+                    "-m",
+                    "thinker",
+                    *(arg for profile in self.profiles for arg in ("--profile", profile)),
+                ],
                 env=self._env,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

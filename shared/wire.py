@@ -70,6 +70,13 @@ class TaskRequest(_Entry):
     priority: Literal["normal", "high"] = "normal"
     tools: tuple[str, ...] | None = Field(None, description="Allowed tools; None allows all.")
     confirmed: bool = Field(False, description="The caller explicitly confirmed side effects.")
+    profile: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+        description="The agent profile the task is for: the thinker answers it with that "
+        "profile's tools, knowledge and instructions (added in wire version 1; None: the "
+        "thinker's own default).",
+    )
     trace: dict[str, str] = Field(default_factory=dict, description="W3C trace context carrier.")
     created_ms: int = Field(default_factory=now_ms)
 

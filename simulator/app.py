@@ -15,7 +15,8 @@ from anthropic import AsyncAnthropic
 from rich.console import Console
 
 from shared.config import Settings
-from simulator.claude import anthropic_from_env
+from shared.profile import Profile
+from simulator.claude import anthropic_client
 from simulator.console import LiveTranscript, eval_table, loading, run_table
 from simulator.evaluate import scenario_row, targets, write_report
 from simulator.judge import judge_call, passed
@@ -30,17 +31,20 @@ __all__ = ["NO_KEY", "demo", "evaluate", "judge_run", "run_table"]
 
 
 @contextlib.asynccontextmanager
-async def _ready(settings: Settings, console: Console) -> AsyncIterator[tuple[Stack, CallerVoice]]:
+async def _ready(
+    settings: Settings, profile: Profile, console: Console
+) -> AsyncIterator[tuple[Stack, CallerVoice]]:
     """The stack (loaded under a progress display) and the caller's voice; stopped on exit."""
     async with contextlib.AsyncExitStack() as exits:
         with loading(console, loading_steps(settings)) as progress:
-            stack = await exits.enter_async_context(open_stack(settings, progress))
-        _announce(console, stack.profile_name)
+            stack = await exits.enter_async_context(open_stack(settings, profile, progress))
+        _announce(console, stack)
         yield stack, _voice(stack)
 
 
 async def demo(
     settings: Settings,
+    profile: Profile,
     scenario: Scenario,
     runs_dir: Path,
     console: Console,
@@ -48,8 +52,8 @@ async def demo(
     persona: bool,
 ) -> RunResult:
     async with contextlib.AsyncExitStack() as exits:
-        claude = await _claude(exits, required=True) if persona else None
-        stack, voice = await exits.enter_async_context(_ready(settings, console))
+        claude = await _claude(exits, settings, required=True) if persona else None
+        stack, voice = await exits.enter_async_context(_ready(settings, profile, console))
         console.rule(f"[bold]{scenario.name}[/]: {scenario.description.strip()}")
         return await run_call(
             stack,
@@ -63,6 +67,7 @@ async def demo(
 
 async def evaluate(
     settings: Settings,
+    profile: Profile,
     scenarios: list[Scenario],
     repeat: int,
     runs_dir: Path,
@@ -74,8 +79,8 @@ async def evaluate(
     rows = []
     async with contextlib.AsyncExitStack() as exits:
         # with a key, Claude also judges each call against its goals
-        judge = await _claude(exits, required=persona)
-        stack, voice = await exits.enter_async_context(_ready(settings, console))
+        judge = await _claude(exits, settings, required=persona)
+        stack, voice = await exits.enter_async_context(_ready(settings, profile, console))
         mode = _persona_mode(judge, settings, persona)
         for scenario in scenarios:
             runs: list[RunResult] = []
@@ -92,9 +97,10 @@ async def evaluate(
     found = targets(rows)
     console.print(eval_table(rows))
     for target in found:
-        mark = "[green]✓[/]" if target.met else "[red]✗[/]"
+        colour = {True: "green", False: "red", None: "dim"}[target.met]
+        mark = f"[{colour}]{target.mark}[/]"
         console.print(f"{mark} {target.name}: {target.measured}")
-    report = write_report(root, rows, found, machine=_machine(stack.profile_name))
+    report = write_report(root, rows, found, machine=_machine(stack))
     console.print(f"report: {report}")
     return all(row["pass_k"] for row in rows)
 
@@ -113,11 +119,13 @@ async def judge_run(client: AsyncAnthropic, model: str, run: RunResult, console:
         run.error = run.error or "the judge found a goal not met"
 
 
-async def _claude(exits: contextlib.AsyncExitStack, *, required: bool) -> AsyncAnthropic | None:
+async def _claude(
+    exits: contextlib.AsyncExitStack, settings: Settings, *, required: bool
+) -> AsyncAnthropic | None:
     """The Claude client (closed with ``exits``), or None without ``ANTHROPIC_API_KEY``; when
     ``required`` (``--persona``) a missing key ends the command with one line, before any model
     loads."""
-    client = anthropic_from_env()
+    client = anthropic_client(settings)
     if client is None:
         if required:
             raise click.ClickException(NO_KEY)
@@ -144,18 +152,21 @@ def _voice(stack: Stack) -> CallerVoice:
     return CallerVoice(tts)
 
 
-def _announce(console: Console, profile: str) -> None:
-    if profile == "offline":
+def _announce(console: Console, stack: Stack) -> None:
+    profile = stack.models.profile
+    console.print(f"[bold]{profile.name}[/] (profile {profile.id!r}, {profile.root})")
+    if stack.profile_name == "offline":
         console.print(
             "[yellow]offline profile:[/] Whisper tiny.en → rule-based demo brain → hibari voice "
             "(no OPENAI_API_KEY). The demo brains follow fixed patterns; they are not language "
             "models."
         )
     else:
-        console.print(f"[green]{profile} profile[/] (OpenAI realtime model)")
+        console.print(f"[green]{stack.profile_name} speech[/] (OpenAI realtime model)")
 
 
-def _machine(profile: str) -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, " + (
-        f"{profile} profile"
+def _machine(stack: Stack) -> str:
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"profile {stack.models.profile.id}, {stack.profile_name} speech"
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import anthropic
 import httpx2
 
-from shared.config import load_settings
+from shared.config import Settings
 from shared.errors import UpstreamError
 
 TIMEOUT_S = 30.0
@@ -18,14 +18,9 @@ MAX_RETRIES = 2
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
-def anthropic_from_env() -> anthropic.AsyncAnthropic | None:
-    """A client from ``ANTHROPIC_API_KEY`` (and ``ANTHROPIC_BASE_URL``), or None without a key.
-
-    Reads the environment and ``.env`` as every tandem process does; raises
-    :class:`~shared.errors.ConfigError` (naming the variable, never its value) on a bad value.
-    The caller closes the client (``await client.close()`` or ``async with``).
-    """
-    settings = load_settings()
+def anthropic_client(settings: Settings) -> anthropic.AsyncAnthropic | None:
+    """A client for ``ANTHROPIC_API_KEY`` (and ``ANTHROPIC_BASE_URL``) of ``settings``, or None
+    without a key. The caller closes the client (``await client.close()`` or ``async with``)."""
     if settings.anthropic_api_key is None:
         return None
     return anthropic.AsyncAnthropic(

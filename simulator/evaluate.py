@@ -24,7 +24,13 @@ class Target:
 
     name: str
     measured: str
-    met: bool
+    met: bool | None
+    """None: not measured (no call had such a turn)."""
+
+    @property
+    def mark(self) -> str:
+        """✓ met, ✗ missed, · not measured."""
+        return {True: "✓", False: "✗", None: "·"}[self.met]
 
 
 def scenario_row(name: str, runs: Sequence[RunResult]) -> dict[str, Any]:
@@ -59,7 +65,7 @@ def targets(rows: Sequence[dict[str, Any]]) -> list[Target]:
     for label, values in (("direct turns", direct), ("delegated turns (acknowledgement)", ack)):
         figures = percentiles(values)
         if figures is None:
-            found.append(Target(f"first audio, {label}", "no such turns", False))
+            found.append(Target(f"first audio, {label}", "not measured (no such turns)", None))
             continue
         found.append(
             Target(
@@ -119,7 +125,7 @@ def write_report(
             f"{row['duplicate_results']} | {row['dead_air_s']:.1f} s |"
         )
     lines += ["", "## Targets", ""]
-    lines += [f"- {'✓' if t.met else '✗'} {t.name}: {t.measured}" for t in found]
+    lines += [f"- {t.mark} {t.name}: {t.measured}" for t in found]
     errors = [(row["scenario"], e) for row in rows for e in row["errors"]]
     if errors:
         lines += ["", "## Runs that could not play out", ""]

@@ -86,7 +86,7 @@ class PersonaCaller:
     """A caller played by ``model`` as ``persona`` (who they are, how they talk), after ``goals``.
 
     ``client`` carries the timeout and retry policy (see
-    :func:`simulator.claude.anthropic_from_env`). The caller keeps no state between lines: each
+    :func:`simulator.claude.anthropic_client`). The caller keeps no state between lines: each
     :meth:`next_line` sends the whole transcript.
     """
 

@@ -1,6 +1,7 @@
 """Scenario files: what the simulated caller says and does, and what must be true afterwards.
 
-A scenario is a YAML file (see ``simulator/scenarios/``)::
+A scenario is a YAML file in a profile's ``scenarios/`` directory (the demo restaurant's:
+``profiles/restaurant/scenarios/``)::
 
     name: booking-with-barge-in
     description: Books a table, then cuts into the read-back to change the party size.
@@ -44,9 +45,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.errors import ConfigError
-
-SHIPPED = Path(__file__).resolve().parent / "scenarios"
-"""The scenarios that ship with tandem, as package data (``simulator/scenarios/*.yaml``)."""
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

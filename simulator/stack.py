@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from responder.assembly import ProcessModels, load_process_models
 from shared.config import Settings
 from shared.embedded_redis import EmbeddedRedis
+from shared.profile import Profile
 from shared.redis_client import check_redis, connect
 from shared.thinker_process import ThinkerProcess
 
@@ -45,6 +46,11 @@ class Stack:
         return self.settings.redis_url.get_secret_value()
 
     @property
+    def profile(self) -> Profile:
+        """The agent profile whose calls are played."""
+        return self.models.profile
+
+    @property
     def profile_name(self) -> str:
         """The speech profile (``offline``, ``realtime`` or ``half-cascade``), for reports."""
         return self.settings.responder.mode
@@ -56,9 +62,12 @@ def loading_steps(settings: Settings) -> int:
 
 
 @contextlib.asynccontextmanager
-async def open_stack(settings: Settings, progress: Progress) -> AsyncIterator[Stack]:
-    """Start Redis and load the models; everything is stopped on exit. ``settings`` must name
-    the speech mode to run (see :func:`responder.models.resolve_speech_mode`)."""
+async def open_stack(
+    settings: Settings, profile: Profile, progress: Progress
+) -> AsyncIterator[Stack]:
+    """Start Redis and load the models for calls of ``profile``; everything is stopped on exit.
+    ``settings`` must name the speech mode to run (see
+    :func:`responder.models.resolve_speech_mode`)."""
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is None:
         progress("starting a private redis-server")
@@ -74,7 +83,7 @@ async def open_stack(settings: Settings, progress: Progress) -> AsyncIterator[St
             if offline
             else "loading the silero VAD"
         )
-        models = await asyncio.to_thread(load_process_models, settings)
+        models = await asyncio.to_thread(load_process_models, settings, profile)
         assert settings.redis_url is not None
         redis = connect(settings.redis_url.get_secret_value(), name="tandem-simulator")
         try:
@@ -96,6 +105,7 @@ async def running_thinker(
         stack.redis_url,
         log_path,
         env={
+            "TANDEM_PROFILE": str(stack.profile.root),
             "TANDEM_BUS_PREFIX": prefix,
             "TANDEM_THINKER_DEMO_THINK_S": str(think_s),
             "TANDEM_THINKER_DRAIN_S": "2",

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from responder.metrics import ResponderMetrics
 from responder.models import load_vad
 from responder.pcm import to_int16
 from shared.config import BusSettings, ResponderSettings, Settings
+from shared.profile import Profile, load_profile
 from simulator.audio_io import CallerAudioInput, CapturingAudioOutput
 from tests.conftest import running_worker
 from tests.fakes.realtime import (
@@ -87,6 +89,16 @@ def _tts() -> Any:
     from hibari import Hibari
 
     return Hibari(threads=1)
+
+
+TEST_PROFILE = Path(__file__).parent / "data" / "profiles" / "test-desk"
+"""A small generic front desk: the profile whole-call tests run with."""
+
+
+@functools.cache
+def desk_profile() -> Profile:
+    """The test profile, loaded once."""
+    return load_profile(TEST_PROFILE)
 
 
 @functools.cache
@@ -189,7 +201,7 @@ async def call_under_test(
     script: Script,
     brain: TimedBrain,
     *,
-    greeting: str | None = None,
+    greet: bool = False,
     **responder_overrides: Any,
 ) -> AsyncIterator[CallUnderTest]:
     """A started call; on exit the call is ended and the fake checked for unscripted requests."""
@@ -213,14 +225,19 @@ async def call_under_test(
         async with running_worker(redis, handler, bus_settings):
             caller, speaker = CallerAudioInput(), CapturingAudioOutput()
             models = ProcessModels(
-                shared_vad(), offline=None, metrics=ResponderMetrics(), tools=registry, http=http
+                desk_profile(),
+                shared_vad(),
+                offline=None,
+                metrics=ResponderMetrics(),
+                tools=registry,
+                http=http,
             )
             call = await assemble_call(
                 settings,
                 models,
                 session_id=f"test-{uuid.uuid4().hex[:8]}",
                 audio=RoomlessAudio(caller, speaker),
-                greeting=greeting,
+                greet=greet,
             )
             harness = CallUnderTest(call, caller, speaker, fake, brain)
             call.metrics.listeners.append(harness.events.append)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from profiles.restaurant.tools import book_table, cancel_booking, check_availability, find_booking
 from tests.tool_helpers import make_context
 from tools import ToolResult, invoke
-from tools.builtin.bookings import book_table, cancel_booking, check_availability, find_booking
 
 FRIDAY = "2026-11-27"  # the clock in make_context says Tuesday 2026-11-24, 10:00 Lisbon time
 BOOKING = {"name": "Ana Silva", "date": FRIDAY, "time": "20:00", "party_size": 4}

@@ -1,6 +1,8 @@
 """The built-in information tools: knowledge search, clock, calculator and weather.
 
 Each is called through :func:`tools.invoke`, so the tests check what the model actually reads.
+The call is the demo restaurant's unless a test says otherwise: the tools name no business and
+take theirs (its knowledge, time zone and city) from the call's profile.
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
+from profiles.restaurant.facts import RESTAURANT
+from shared.profile import Profile, load_profile
+from tests.tool_helpers import restaurant_profile, write_profile
 from tools import ToolContext, ToolError, ToolResult, ToolStore, invoke
 from tools.builtin import knowledge
 from tools.builtin.calculator import CalculateArgs, calculate
 from tools.builtin.clock import current_time
-from tools.builtin.knowledge import search_knowledge, split_sections
-from tools.builtin.restaurant import RESTAURANT
+from tools.builtin.knowledge import search_knowledge
 from tools.builtin.weather import CURRENT_FIELDS, get_weather
 
 TUESDAY_MORNING = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -44,7 +49,12 @@ class ContextFactory:
         self.progress: list[str] = []
 
     def __call__(
-        self, *, handler: Handler = _no_network, now: datetime = TUESDAY_MORNING
+        self,
+        *,
+        handler: Handler = _no_network,
+        now: datetime = TUESDAY_MORNING,
+        profile: Profile | None = None,
+        no_profile: bool = False,
     ) -> ToolContext:
         client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         self.clients.append(client)
@@ -59,6 +69,7 @@ class ContextFactory:
             http=client,
             store=ToolStore(self.redis, "test"),
             progress=record,
+            profile=None if no_profile else profile or restaurant_profile(),
             clock=lambda: now,
         )
 
@@ -76,7 +87,7 @@ async def make_ctx(redis: Redis) -> AsyncIterator[ContextFactory]:
 
 
 def _knowledge_sections() -> dict[str, str]:
-    return {s.heading: s.body for s in split_sections(knowledge.read_knowledge())}
+    return {s.heading: s.body for s in restaurant_profile().sections}
 
 
 @pytest.mark.parametrize(
@@ -126,7 +137,7 @@ async def test_a_question_the_knowledge_does_not_answer_is_an_error(
     for query in ["quantum chromodynamics xylophone", "what is the capital of Peru", "hello"]:
         result = await invoke(search_knowledge, make_ctx(), {"query": query})
         assert result.is_error, query
-        assert "nothing in the restaurant's information answers that" in result.content
+        assert "nothing in Trattoria Tandem's information answers that" in result.content
         assert "take a message" in result.content
 
 
@@ -170,19 +181,73 @@ def test_the_booking_rules_in_the_knowledge_file_are_the_restaurants() -> None:
     assert f"up to {RESTAURANT.booking_horizon_days} days ahead" in body
 
 
-def test_the_index_is_built_once_and_silently(capfd: pytest.CaptureFixture[str]) -> None:
-    knowledge.knowledge_index.cache_clear()
-    index = knowledge.knowledge_index()
-    assert knowledge.knowledge_index() is index
+def test_the_booking_tools_facts_are_the_restaurant_profiles() -> None:
+    profile = restaurant_profile()
+    assert RESTAURANT.name == profile.name
+    assert RESTAURANT.timezone == profile.timezone
+
+
+def test_the_index_is_built_once_per_profile_and_silently(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    index = knowledge.knowledge_index(restaurant_profile())
+    assert index is not None
+    assert knowledge.knowledge_index(restaurant_profile()) is index
     assert len(index.sections) == len(_knowledge_sections()) >= 11
+    other = write_profile(tmp_path / "shop", name="Shop", knowledge="## Hours\nNine to five.\n")
+    assert knowledge.knowledge_index(other) not in (None, index)
+    edited = write_profile(tmp_path / "shop", name="Shop", knowledge="## Hours\nTen to six.\n")
+    rebuilt = knowledge.knowledge_index(edited)
+    assert rebuilt is not None
+    assert rebuilt.sections == edited.sections  # the same id and directory, reloaded: new text
     captured = capfd.readouterr()
     assert (captured.out, captured.err) == ("", "")
 
 
-def test_search_knowledge_is_a_fast_responder_safe_tool() -> None:
+async def test_each_call_searches_its_own_profiles_knowledge(
+    make_ctx: ContextFactory, tmp_path: Path
+) -> None:
+    bikes = write_profile(
+        tmp_path / "bikes",
+        name="Harbour Cycles",
+        knowledge="## Parking\nBikes can be locked at the racks by the door.\n",
+    )
+    own = await invoke(search_knowledge, make_ctx(profile=bikes), {"query": "is there parking"})
+    assert own == ToolResult("Parking\nBikes can be locked at the racks by the door.")
+    restaurant = await invoke(search_knowledge, make_ctx(), {"query": "is there parking"})
+    assert "Parque Chiado" in restaurant.content
+    menu = await invoke(search_knowledge, make_ctx(profile=bikes), {"query": "tiramisu"})
+    assert menu.is_error
+    assert "nothing in Harbour Cycles's information answers that" in menu.content
+
+
+async def test_without_a_profile_or_knowledge_there_is_nothing_to_look_up(
+    make_ctx: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "profile.toml").write_text(
+        'name = "Bare"\ntimezone = "UTC"\n[persona]\ninstructions = "x"\ngreeting = "Hi."\n'
+        'goodbye = "Bye."\n'
+    )
+    bare = load_profile(tmp_path / "bare")
+    for ctx in (make_ctx(no_profile=True), make_ctx(profile=bare)):
+        result = await invoke(search_knowledge, ctx, {"query": "opening hours"})
+        assert result == ToolResult(
+            "there is no business information to look up on this call; tell the caller you "
+            "don't know and offer to take a message",
+            is_error=True,
+        )
+
+
+def test_search_knowledge_is_a_fast_responder_safe_tool_that_names_no_business() -> None:
     assert search_knowledge.responder_safe
     assert search_knowledge.latency == "fast"
-    assert "offer to take a message" in " ".join(search_knowledge.description.split())
+    description = " ".join(search_knowledge.description.split())
+    assert "the business's own information" in description
+    assert "offer to take a message" in description
+    for tool in (search_knowledge, current_time, calculate, get_weather):
+        told = tool.description + json.dumps(tool.args_model.model_json_schema())
+        assert not re.search(r"restaurant|trattoria|the terrace", told, re.IGNORECASE), tool.name
 
 
 # --- current_time -------------------------------------------------------------------------------
@@ -205,13 +270,22 @@ async def test_current_time_in_a_place(make_ctx: ContextFactory, place: str, exp
     assert result == ToolResult(expected)
 
 
-async def test_current_time_defaults_to_the_restaurant_and_follows_the_clock(
-    make_ctx: ContextFactory,
+async def test_current_time_defaults_to_the_profiles_zone_and_follows_the_clock(
+    make_ctx: ContextFactory, tmp_path: Path
 ) -> None:
     summer_night = datetime(2026, 7, 24, 23, 30, tzinfo=UTC)
     result = await invoke(current_time, make_ctx(now=summer_night), {})
     assert result.content == "Saturday 25 July 2026, 00:30 in Europe/Lisbon (WEST, UTC+01:00)"
-    assert RESTAURANT.timezone.key == "Europe/Lisbon"
+    halifax = write_profile(
+        tmp_path / "bikes",
+        name="Harbor Bikes",
+        knowledge="## Hours\nNine to five.\n",
+        timezone="America/Halifax",
+    )
+    there = await invoke(current_time, make_ctx(now=summer_night, profile=halifax), {})
+    assert there.content == "Friday 24 July 2026, 20:30 in America/Halifax (ADT, UTC-03:00)"
+    nowhere = await invoke(current_time, make_ctx(now=summer_night, no_profile=True), {})
+    assert nowhere.content == "Friday 24 July 2026, 23:30 in UTC (UTC)"
 
 
 async def test_an_unknown_place_is_an_error(make_ctx: ContextFactory) -> None:
@@ -424,8 +498,25 @@ async def test_weather_for_an_unknown_city(make_ctx: ContextFactory) -> None:
     assert len(api.requests) == 1  # no forecast without a place
 
 
-async def test_weather_without_a_city_asks_which(make_ctx: ContextFactory) -> None:
-    result = await invoke(get_weather, make_ctx(), {"city": "  "})
+async def test_weather_without_a_city_is_the_businesss_city(
+    make_ctx: ContextFactory, tmp_path: Path
+) -> None:
+    api = FakeOpenMeteo([LISBON], _current(0, 21.0))
+    result = await invoke(get_weather, make_ctx(handler=api), {})
+    assert result.content.startswith("Lisbon, Portugal: clear sky, 21 °C")
+    assert api.requests[0].url.params["name"] == "Lisbon"  # from Europe/Lisbon
+    tango = write_profile(
+        tmp_path / "tango",
+        name="Tango School",
+        knowledge="## Hours\nNine to five.\n",
+        timezone="America/Argentina/Buenos_Aires",
+    )
+    await invoke(get_weather, make_ctx(handler=api, profile=tango), {"city": " "})
+    assert api.requests[2].url.params["name"] == "Buenos Aires"
+
+
+async def test_weather_without_a_city_or_a_profile_asks_which(make_ctx: ContextFactory) -> None:
+    result = await invoke(get_weather, make_ctx(no_profile=True), {"city": "  "})
     assert result == ToolResult("which city?", is_error=True)
 
 

@@ -1,4 +1,5 @@
-"""The offline demo brain, answering through the real built-in tools on a private Redis."""
+"""The demo restaurant's offline thinker brain, answering through the real tools (the built-in
+ones and the restaurant's booking plugin) on a private Redis, for the restaurant's profile."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from profiles.restaurant.thinker_brain import (
+    RestaurantBrain,
+    parse_date,
+    parse_name,
+    parse_party_size,
+    parse_time,
+)
+from profiles.restaurant.tools import BOOKING_TOOLS, find_booking
 from shared.bus import TaskFailed, TaskOutcome
 from shared.wire import ContextTurn, TaskRequest
-from tests.tool_helpers import make_context
+from tests.tool_helpers import make_context, restaurant_profile
 from thinker.brain import BrainContext
-from thinker.demo_brain import DemoBrain, parse_date, parse_name, parse_party_size, parse_time
 from tools import Tool, ToolResult, derive_idempotency_key, invoke
-from tools.builtin.bookings import BOOKING_TOOLS, find_booking
 from tools.builtin.calculator import calculate
 from tools.builtin.clock import current_time
 from tools.builtin.knowledge import search_knowledge
@@ -36,12 +43,14 @@ def _no_network(request: httpx.Request) -> httpx.Response:
 
 
 class Desk:
-    """Asks the demo brain with a real BrainContext; records tool calls, partials and progress."""
+    """Asks the restaurant's brain with a real BrainContext for the restaurant's profile; records
+    tool calls, partials and progress."""
 
     def __init__(self, redis: Redis, http: httpx.AsyncClient) -> None:
         self.redis = redis
         self.http = http
-        self.brain = DemoBrain(clock=lambda: NOW)
+        self.profile = restaurant_profile()
+        self.brain = RestaurantBrain(self.profile, clock=lambda: NOW)
         self.events: list[tuple[str, str]] = []  # ("call", tool name) or ("partial", text)
         self.arguments: list[dict[str, Any]] = []
         self.progress: list[str] = []
@@ -88,6 +97,7 @@ class Desk:
                 confirmed=task.confirmed,
                 now=NOW,
                 progress=self.progress,
+                profile=self.profile,
             )
             return await invoke(allowed[name], ctx, arguments)
 
@@ -97,7 +107,15 @@ class Desk:
         async def partial(text: str) -> None:
             self.events.append(("partial", text))
 
-        ctx = BrainContext(task, list(allowed.values()), call_tool, progress, partial, lambda: 30.0)
+        ctx = BrainContext(
+            task,
+            list(allowed.values()),
+            call_tool,
+            progress,
+            partial,
+            lambda: 30.0,
+            profile=self.profile,
+        )
         return await self.brain.answer(ctx)
 
 
@@ -308,6 +326,21 @@ async def test_the_weather_without_a_network_is_reported_as_unreachable(desk: De
     outcome = await desk.ask("What's the weather like in Porto today?")
     assert desk.arguments == [{"city": "Porto"}]
     assert outcome.text == UNREACHABLE
+
+
+async def test_the_weather_at_the_restaurant_is_in_its_own_city(desk: Desk) -> None:
+    outcome = await desk.ask("Will it rain tonight?")
+    assert desk.arguments == [{"city": ""}]  # the tool reads the city from the profile
+    assert desk.progress == ["checking the weather in Lisbon"]
+    assert outcome.text == UNREACHABLE
+
+
+def test_it_is_built_as_the_thinker_builds_any_offline_brain() -> None:
+    brain = RestaurantBrain(restaurant_profile(), 1.5)
+    assert brain.name == "offline-restaurant"
+    spec = restaurant_profile().spec.offline
+    assert spec.thinker_brain == "profiles.restaurant.thinker_brain:RestaurantBrain"
+    assert spec.responder_brain == "profiles.restaurant.front_desk:FrontDeskBrain"
 
 
 async def test_a_tool_the_task_does_not_allow_is_not_called(desk: Desk) -> None:

@@ -1,20 +1,22 @@
-"""The offline responder brain: what it says and which tools it calls, from the conversation."""
+"""The offline responder brains: what they say and which tools they call, from the conversation.
+
+The generic front desk (any profile) first, then the demo restaurant's, which adds its routing.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from livekit.agents import llm
 
+from profiles.restaurant.front_desk import OFF_DOMAIN_LINE, FrontDeskBrain
 from responder.backchannel import is_backchannel
-from responder.offline.brain import (
-    GREETING_LINE,
-    OFF_DOMAIN_LINE,
-    decide,
-    relevant_part,
-    speak_answer,
-)
-from responder.prompts import GREETING
+from responder.offline import OfflineFrontDesk
+from responder.offline.brain import Decision, relevant_part, speak_answer
+from shared.profile import Profile
+from tests.tool_helpers import restaurant_profile, write_profile
 
 
 def user(text: str) -> llm.ChatMessage:
@@ -40,9 +42,11 @@ def delegated(call_id: str, request: str, number: int) -> list[llm.ChatItem]:
     ]
 
 
-def answer(call_id: str, text: str) -> list[llm.ChatItem]:
+def answer(call_id: str, text: str, request: str = "") -> list[llm.ChatItem]:
+    """A task's answer as the responder adds it: a call with the task's arguments, its output."""
+    arguments = json.dumps({"request": request}) if request else "{}"
     return [
-        llm.FunctionCall(call_id=f"{call_id}_result", name="delegate", arguments="{}"),
+        llm.FunctionCall(call_id=f"{call_id}_result", name="delegate", arguments=arguments),
         llm.FunctionCallOutput(
             call_id=f"{call_id}_result", name="delegate", output=text, is_error=False
         ),
@@ -50,10 +54,112 @@ def answer(call_id: str, text: str) -> list[llm.ChatItem]:
 
 
 PERSONA = system("persona")
+GREET = system("Greet the caller in one short sentence and ask how you can help.")
+
+
+def decide(items: list[llm.ChatItem]) -> Decision:
+    """The restaurant's front desk deciding on ``items``."""
+    return FrontDeskBrain(restaurant_profile()).decide(items)
+
+
+# --- the generic front desk, for any profile ------------------------------------------------------
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Profile:
+    return write_profile(
+        tmp_path / "shop",
+        name="Harbor Bikes",
+        knowledge="## Hours\nWe open at nine.\n",
+        timezone="America/Halifax",
+    )
+
+
+def test_the_generic_desk_greets_and_says_goodbye_with_the_profiles_lines(shop: Profile) -> None:
+    desk = OfflineFrontDesk(shop)
+    assert desk.decide([]).text == "Hello, Harbor Bikes here. How can I help?"
+    assert desk.decide([PERSONA, GREET]).text == "Hello, Harbor Bikes here. How can I help?"
+    said = 'Say exactly this: "Hello, Harbor Bikes here. How can I help?"'
+    assert desk.decide([PERSONA, system(said)]).text == "Hello, Harbor Bikes here. How can I help?"
+    for bye in ("Thanks, bye!", "No, that's all. Goodbye.", "Nothing else, thank you."):
+        reply = desk.decide([PERSONA, user("Hi."), agent("Hello!"), user(bye)])
+        assert reply == Decision("Thanks for calling Harbor Bikes. Bye now!"), bye
+    assert desk.model == "tandem-offline-rules"
+
+
+def test_the_generic_desk_answers_small_talk_itself(shop: Profile) -> None:
+    desk = OfflineFrontDesk(shop)
+    assert desk.decide([PERSONA, user("Hello. How are you today?")]) == Decision(
+        "I'm doing well, thank you. How can I help you today?"
+    )
+    assert desk.decide([PERSONA, user("Hi there!")]).text == "Hello! How can I help you today?"
+    assert desk.decide([PERSONA, agent("We open at nine."), user("Mm-hm.")]) == Decision()
+    thanks = desk.decide([PERSONA, user("Thank you so much.")])
+    assert thanks.text == "You're welcome! Is there anything else I can help with?"
+
+
+@pytest.mark.parametrize(
+    ("heard", "acknowledgement"),
+    [
+        ("When do you open on Saturday?", "Let me look that up."),
+        ("Can you sing me a song?", "Let me look that up."),  # the thinker says what it can't do
+        ("Hi! Do you fix e-bikes and is there parking?", "Let me check both of those."),
+        ("Yes sorry. Is my bike ready?", "Let me look that up."),
+    ],
+)
+def test_the_generic_desk_delegates_every_request_with_an_acknowledgement(
+    shop: Profile, heard: str, acknowledgement: str
+) -> None:
+    reply = OfflineFrontDesk(shop).decide([PERSONA, user(heard)])
+    assert reply == Decision(acknowledgement, [("delegate", {"request": heard})])
+
+
+def test_the_generic_desk_says_the_answer_the_floor_points_at_at_phone_length(
+    shop: Profile,
+) -> None:
+    long_answer = " ".join(f"Fact number {n} about the shop." for n in range(20))
+    items = [
+        PERSONA,
+        user("When do you open on Saturday?"),
+        *delegated("c1", "When do you open on Saturday?", 1),
+        *answer("c1", f"{long_answer} We open at 09:00 on Saturday.", "When do you open?"),
+    ]
+    told = OfflineFrontDesk(shop).decide(
+        [*items, system("Task 1 is done. Its answer is the tool output with call id c1_result.")]
+    )
+    assert told.text == "We open at 9 am on Saturday."
+    assert not told.calls
+
+
+def test_the_generic_desk_corrects_retries_and_confirms_the_latest_request(shop: Profile) -> None:
+    desk = OfflineFrontDesk(shop)
+    items = [PERSONA, *delegated("c1", "Is a tune-up free on Friday?", 1)]
+    corrected = desk.decide([*items, user("Actually, make it Saturday.")])
+    assert corrected.calls == [
+        (
+            "delegate",
+            {
+                "request": "Actually, make it Saturday. (correcting: Is a tune-up free on Friday?)",
+                "replaces_task": 1,
+            },
+        )
+    ]
+    offered = [*items, agent("Sorry, I couldn't get that done. Would you like me to try again?")]
+    assert desk.decide([*offered, user("Yes please.")]).calls == [
+        ("delegate", {"request": "Is a tune-up free on Friday?"})
+    ]
+    asked = [*items, *answer("c1", "Free."), agent("It's free. Shall I book it for you?")]
+    confirmed = desk.decide([*asked, user("Yes, go ahead.")])
+    assert confirmed.text == "Great, I'll do that now."
+    assert confirmed.calls[0][1]["caller_confirmed"] is True
+    assert desk.decide([*asked, user("No thanks.")]).calls == []
+
+
+# --- the demo restaurant's front desk -------------------------------------------------------------
 
 
 def test_greets_and_makes_small_talk_itself() -> None:
-    assert decide([PERSONA, system(GREETING)]).text == GREETING_LINE
+    assert decide([PERSONA, GREET]).text == restaurant_profile().persona.greeting
     reply = decide([PERSONA, user("Hello. How are you today?")])
     assert "doing well" in reply.text
     assert not reply.calls

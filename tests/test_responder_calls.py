@@ -8,13 +8,13 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from responder.prompts import GOODBYE_AFTER_SILENCE, NUDGE
+from responder.prompts import goodbye_after_silence
 from shared.config import BusSettings
 from shared.embedded_redis import EmbeddedRedis
 from tests.fakes.realtime import Call as ModelCall
 from tests.fakes.realtime import Reply, Say, Script, by_user_text
 from tests.fakes.timed_brain import Plan, TimedBrain
-from tests.responder_harness import agent_policy, call_under_test
+from tests.responder_harness import agent_policy, call_under_test, desk_profile
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -309,7 +309,8 @@ async def test_a_silent_caller_is_asked_if_they_are_there_then_the_call_ends_pol
         redis, redis_server.url, settings, script, TimedBrain([]), idle_nudge_s=2.0, max_nudges=1
     ) as call:
         await asyncio.wait_for(call.call.ended.wait(), timeout=30)
-        assert call.agent_said() == [NUDGE, GOODBYE_AFTER_SILENCE]
+        profile = desk_profile()
+        assert call.agent_said() == [profile.persona.still_there, goodbye_after_silence(profile)]
         assert [e["final"] for e in call.find("idle_nudge")] == [False, True]
         assert call.call.end_reason == "caller_silent"
 

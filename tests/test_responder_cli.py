@@ -20,6 +20,7 @@ LIVEKIT = {
     "LIVEKIT_URL": "ws://127.0.0.1:1",
     "LIVEKIT_API_KEY": "devkey",
     "LIVEKIT_API_SECRET": "a-livekit-secret-long-enough-for-hs256-signing",
+    "TANDEM_PROFILE": "restaurant",
 }
 
 
@@ -84,6 +85,15 @@ def test_start_without_livekit_settings_names_them(tmp_path: Path) -> None:
     partial = {k: v for k, v in LIVEKIT.items() if k != "LIVEKIT_API_SECRET"}
     line = one_error_line(tandem(tmp_path, "responder", "start", **partial))
     assert line.startswith("Error: LIVEKIT_API_SECRET is not set")
+
+
+def test_start_needs_a_profile_and_names_a_bad_one(tmp_path: Path) -> None:
+    livekit_only = {k: v for k, v in LIVEKIT.items() if k != "TANDEM_PROFILE"}
+    line = one_error_line(tandem(tmp_path, "responder", "start", **livekit_only))
+    assert line.startswith("Error: TANDEM_PROFILE is not set")
+    line = one_error_line(tandem(tmp_path, "responder", "start", "--profile", "nope", **LIVEKIT))
+    assert "no profile 'nope'" in line
+    assert "restaurant" in line  # it says which are installed
 
 
 def test_start_never_serves_the_offline_demo_by_accident(tmp_path: Path) -> None:
@@ -153,4 +163,5 @@ def test_console_text_with_nothing_configured_runs_its_own_stack(tmp_path: Path)
     assert "task 1 answered" in result.stdout
     answer = result.stdout.index("task 1 answered")
     assert "Friday" in result.stdout[answer:]  # the thinker's answer was said after it came
-    assert "offline profile" in result.stdout.splitlines()[0]
+    assert "Trattoria Tandem (restaurant), offline speech" in result.stdout.splitlines()[0]
+    assert "serving the demo profile 'restaurant'" in result.stderr  # said, not silent

@@ -22,7 +22,7 @@ from shared.embedded_redis import EmbeddedRedis
 from shared.keys import Keys
 from shared.wire import TaskRequest, decode_command
 from tests.fakes.scripted_llm import ScriptedLLM, Turn
-from tests.responder_harness import responder_settings, shared_vad
+from tests.responder_harness import desk_profile, responder_settings, shared_vad
 from tools import ToolRegistry
 
 
@@ -37,10 +37,17 @@ async def text_call(
             Settings(
                 _env_file=None, redis_url=redis_url, bus=settings, responder=responder_settings()
             ),
-            ProcessModels(shared_vad(), None, ResponderMetrics(), ToolRegistry.discover(), http),
+            ProcessModels(
+                desk_profile(),
+                shared_vad(),
+                None,
+                ResponderMetrics(),
+                ToolRegistry.discover(),
+                http,
+            ),
             session_id=f"text-{uuid.uuid4().hex[:8]}",
-            greeting=None,
-            profile=SpeechProfile("realtime", llm=model),  # the scripted model stands in
+            greet=False,
+            speech=SpeechProfile("realtime", llm=model),  # the scripted model stands in
         )
         await call.start()
         try:

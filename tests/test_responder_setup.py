@@ -17,10 +17,12 @@ from responder.models import (
     session_options,
     speech_profile,
 )
-from responder.offline import FrontDeskBrain, HibariTTS, WhisperSTT
+from responder.offline import HibariTTS, OfflineFrontDesk, WhisperSTT
 from responder.worker import build_server
 from shared.config import ResponderSettings, Settings
 from shared.errors import ConfigError
+from shared.profile import find_profile
+from tests.responder_harness import desk_profile
 
 
 def settings(**responder: object) -> Settings:
@@ -70,26 +72,28 @@ def test_without_an_openai_key_only_commands_that_allow_it_switch_to_offline_and
     assert resolve_speech_mode(settings(), allow_offline=False).responder.mode == "realtime"
 
 
-def test_the_offline_profile_is_the_cascade_of_local_models() -> None:
+def test_the_offline_profile_is_the_cascade_of_local_models_with_the_profiles_brain() -> None:
     offline_settings = Settings(
         _env_file=None, responder=ResponderSettings(_env_file=None, mode="offline")
     )
     offline = OfflineSpeech(stt=WhisperSTT(), tts=HibariTTS())
-    profile = speech_profile(offline_settings, offline)
-    assert profile.name == "offline"
-    assert isinstance(profile.llm, FrontDeskBrain)
-    assert profile.stt is offline.stt
-    assert profile.tts is offline.tts
-    assert profile.literal_speech
+    speech = speech_profile(offline_settings, desk_profile(), offline)
+    assert speech.name == "offline"
+    assert type(speech.llm) is OfflineFrontDesk  # a profile without its own: the generic brain
+    assert speech.stt is offline.stt
+    assert speech.tts is offline.tts
+    assert speech.literal_speech
+    restaurant = speech_profile(offline_settings, find_profile("restaurant"), offline)
+    assert type(restaurant.llm).__name__ == "FrontDeskBrain"  # the demo brings its own
     with pytest.raises(ConfigError, match="not loaded"):
-        speech_profile(offline_settings)
+        speech_profile(offline_settings, desk_profile())
     options = session_options(offline_settings.responder, "offline")
     assert options["turn_handling"]["turn_detection"] == "vad"
     assert options["turn_handling"]["endpointing"]["min_delay"] == (
         offline_settings.responder.endpointing_s
     )
-    assert speech_profile(settings()).name == "realtime"
-    assert speech_profile(settings(mode="half-cascade")).literal_speech
+    assert speech_profile(settings(), desk_profile()).name == "realtime"
+    assert speech_profile(settings(mode="half-cascade"), desk_profile()).literal_speech
 
 
 def test_a_join_token_dispatches_the_agent_into_the_room(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,11 +10,14 @@ from shared.errors import ConfigError
 from simulator.analysis import dead_air, talk_over, turns
 from simulator.checks import evaluate
 from simulator.record import CallRecord, Speech, TaskSpan
-from simulator.scenario import SHIPPED, Check, find_scenarios, load_scenario
+from simulator.scenario import Check, find_scenarios, load_scenario
+
+RESTAURANT_SCENARIOS = Path(__file__).resolve().parents[1] / "profiles" / "restaurant" / "scenarios"
+"""The demo restaurant's simulated calls, shipped with its profile."""
 
 
-def test_every_shipped_scenario_loads_and_the_set_covers_the_required_behaviours() -> None:
-    loaded = [load_scenario(path) for path in find_scenarios([], SHIPPED)]
+def test_every_restaurant_scenario_loads_and_the_set_covers_the_required_behaviours() -> None:
+    loaded = [load_scenario(path) for path in find_scenarios([], RESTAURANT_SCENARIOS)]
     assert len(loaded) >= 8
     actions = {step.action for scenario in loaded for step in scenario.steps}
     assert actions == {"say", "barge_in", "backchannel", "correct", "silence_s"}
@@ -44,7 +47,7 @@ def test_a_bad_scenario_file_names_the_file_and_the_problem(
 
 def test_an_unknown_scenario_name_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"known: .*knowledge-question"):
-        find_scenarios(["no-such-scenario"], SHIPPED)
+        find_scenarios(["no-such-scenario"], RESTAURANT_SCENARIOS)
 
 
 def call() -> CallRecord:

@@ -10,7 +10,7 @@ import pytest
 
 from responder.offline import HibariTTS
 from shared.config import ResponderSettings, Settings
-from simulator.cli import SCENARIOS
+from shared.profile import find_profile
 from simulator.run import RunResult, run_call, run_directory
 from simulator.scenario import load_scenario
 from simulator.stack import loading_steps, open_stack
@@ -19,9 +19,9 @@ from simulator.voice import CallerVoice
 
 async def play(name: str, runs: Path) -> RunResult:
     settings = Settings(_env_file=None, responder=ResponderSettings(_env_file=None, mode="offline"))
-    scenario = load_scenario(SCENARIOS / f"{name}.yaml")
+    scenario = load_scenario(find_profile("restaurant").scenarios_dir / f"{name}.yaml")
     steps: list[str] = []
-    async with open_stack(settings, steps.append) as stack:
+    async with open_stack(settings, find_profile("restaurant"), steps.append) as stack:
         assert len(steps) == loading_steps(settings)  # the progress bar fills, no further
         assert stack.models.offline is not None
         assert isinstance(stack.models.offline.tts, HibariTTS)

@@ -5,13 +5,13 @@ failed requests."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shared.config import Settings
 from shared.errors import UpstreamError
-from simulator.claude import anthropic_from_env
+from simulator.claude import anthropic_client
 from simulator.judge import GoalVerdict, JudgeError, all_settled, judge_call, passed
 from simulator.persona import AGENT_SILENT, CALL_CONNECTS, PersonaCaller, PersonaError
 from tests.fakes.anthropic import FakeAnthropic, HttpError, Reply, Turn
@@ -242,22 +242,18 @@ def _verdict_enum(tool: dict[str, Any]) -> list[str]:
     return enum
 
 
-# -- client from the environment --------------------------------------------------------------
+# -- client from the settings -------------------------------------------------------------------
 
 
-async def test_no_key_means_no_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    assert anthropic_from_env() is None
+async def test_no_key_means_no_client() -> None:
+    assert anthropic_client(Settings(_env_file=None)) is None
 
 
-async def test_the_client_from_the_environment_uses_its_key_and_base_url(
-    fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-env")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
-    client = anthropic_from_env()
+async def test_the_client_uses_the_settings_key_and_base_url(fake: FakeAnthropic) -> None:
+    settings = Settings(
+        _env_file=None, anthropic_api_key="sk-ant-from-env", anthropic_base_url=fake.url
+    )
+    client = anthropic_client(settings)
     assert client is not None
     fake.enqueue(Turn.call("say", {"text": "Hi there."}))
     async with client:

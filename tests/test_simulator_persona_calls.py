@@ -17,6 +17,7 @@ from rich.console import Console
 from responder.offline import HibariTTS
 from shared.config import ResponderSettings, Settings
 from shared.errors import ConfigError
+from shared.profile import find_profile
 from simulator import app, cli
 from simulator.run import (
     MAX_PERSONA_TURNS,
@@ -151,7 +152,9 @@ async def test_a_persona_call_asks_hears_the_answer_and_ends_once_the_goal_is_se
 ) -> None:
     question, thanks = "Hi. Do you have vegan dishes?", "Thanks, that's all."
     fake.enqueue(say(question), verdict("continue"), say(thanks), verdict("yes"))
-    scenario = load_scenario(cli.SCENARIOS / "knowledge-question.yaml", persona=True)
+    scenario = load_scenario(
+        find_profile("restaurant").scenarios_dir / "knowledge-question.yaml", persona=True
+    )
     result = await play(scenario, PersonaMode(fake.client(timeout=30), MODEL), tmp_path)
 
     assert result.error is None
@@ -186,7 +189,9 @@ async def test_a_failed_persona_request_fails_the_run_with_its_reason(
     fake: FakeAnthropic, tmp_path: Path
 ) -> None:
     fake.enqueue(HttpError(400, message="model: claude-nope"))
-    scenario = load_scenario(cli.SCENARIOS / "knowledge-question.yaml", persona=True)
+    scenario = load_scenario(
+        find_profile("restaurant").scenarios_dir / "knowledge-question.yaml", persona=True
+    )
     result = await play(scenario, PersonaMode(fake.client(), MODEL), tmp_path)
     assert result.error == (
         "the persona's request failed: BadRequestError (HTTP 400): [FakeAnthropic] model: "
@@ -199,7 +204,7 @@ async def test_a_failed_persona_request_fails_the_run_with_its_reason(
 
 async def play(scenario: Scenario, persona: PersonaMode, runs: Path) -> RunResult:
     settings = Settings(_env_file=None, responder=ResponderSettings(_env_file=None, mode="offline"))
-    async with open_stack(settings, lambda _step: None) as stack:
+    async with open_stack(settings, find_profile("restaurant"), lambda _step: None) as stack:
         assert stack.models.offline is not None
         assert isinstance(stack.models.offline.tts, HibariTTS)
         voice = CallerVoice(stack.models.offline.tts)
@@ -258,6 +263,6 @@ def test_a_persona_scenario_without_goals_names_the_file_and_the_field(
 
 
 def test_without_names_persona_mode_plays_the_scenarios_that_have_a_persona() -> None:
-    chosen = cli._selection((), persona=True)
+    chosen = cli._selection(find_profile("restaurant"), (), persona=True)
     assert {"booking-with-barge-in", "knowledge-question"} <= {s.name for s in chosen}
     assert all(s.persona.strip() and s.goals for s in chosen)

@@ -108,7 +108,12 @@ async def submit(
 ) -> tuple[TaskRequest, Event]:
     link = bus.session("call-1")
     task = TaskRequest.create(
-        session_id="call-1", request=request, epoch=1, timeout_s=30, confirmed=confirmed
+        session_id="call-1",
+        request=request,
+        epoch=1,
+        timeout_s=30,
+        confirmed=confirmed,
+        profile="restaurant",  # the demo profile: its rule-based brain and booking tools
     )
     await link.submit(task)
     async with asyncio.timeout(PATIENCE_S):  # the thinker process may still be starting
@@ -188,5 +193,5 @@ async def test_without_a_key_the_demo_brain_answers_and_the_log_says_so(
     assert "Asia/Tokyo" in events[-1].text
     process.send_signal(signal.SIGTERM)
     _, stderr = await asyncio.to_thread(process.communicate, None, PATIENCE_S)
-    assert b"offline demo brain" in stderr
+    assert b"offline rule-based brains answer tasks" in stderr
     assert b"not a language model" in stderr

@@ -51,7 +51,9 @@ async def test_a_simulated_job_runs_the_call_in_a_job_process_and_drains_on_sigt
 ) -> None:
     prefix = f"job{uuid.uuid4().hex[:8]}"
     health, metrics = free_port(), free_port()
-    env = clean_env(REDIS_URL=redis_server.url, TANDEM_BUS_PREFIX=prefix)
+    env = clean_env(
+        REDIS_URL=redis_server.url, TANDEM_BUS_PREFIX=prefix, TANDEM_PROFILE="restaurant"
+    )
     thinker = ThinkerProcess(redis_server.url, tmp_path / "thinker.log", env=env)
     async with FakeRealtime(Script(policy=model_policy), strict=False) as fake:
         worker_env = env | {

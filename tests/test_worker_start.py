@@ -42,6 +42,7 @@ def start_env(livekit: FakeLiveKit, redis_url: str, health: int, **extra: str) -
         TANDEM_RESPONDER_HTTP_PORT=str(health),
         TANDEM_RESPONDER_METRICS_PORT=str(free_port()),
         TANDEM_RESPONDER_AGENT_NAME="front-desk",
+        TANDEM_PROFILE="restaurant",
         **extra,
     )
 
@@ -114,6 +115,7 @@ def unpicklable_prewarm_server(health: int, redis_url: str) -> Any:
         _env_file=None,
         redis_url=redis_url,
         openai_api_key="sk-test",
+        profile="restaurant",
         responder=ResponderSettings(_env_file=None, http_port=health, metrics_port=0),
     )
     server = build_server(settings)

@@ -1,14 +1,56 @@
-"""Building a real ToolContext for tests: a private Redis, an HTTP client, a fixed clock."""
+"""Building a real ToolContext for tests (a private Redis, an HTTP client, a fixed clock) and the
+profiles it may be for: the demo restaurant's, or a small one written for the test."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
 
+from shared.profile import Profile, load_profile
 from tools import ToolContext, ToolStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def restaurant_profile() -> Profile:
+    """The demo restaurant's profile, read from this checkout."""
+    return load_profile(ROOT / "profiles" / "restaurant", profile_id="restaurant")
+
+
+def write_profile(
+    directory: Path,
+    *,
+    name: str,
+    knowledge: str,
+    timezone: str = "Europe/Lisbon",
+    tools: tuple[str, ...] = ("search_knowledge",),
+) -> Profile:
+    """A profile in ``directory`` for the business ``name``, whose one knowledge file is
+    ``knowledge`` (markdown with ``## `` sections), loaded as tandem loads any profile."""
+    (directory / "knowledge").mkdir(parents=True, exist_ok=True)
+    (directory / "knowledge" / "facts.md").write_text(knowledge, encoding="utf-8")
+    (directory / "profile.toml").write_text(
+        f"""name = {json.dumps(name)}
+timezone = {json.dumps(timezone)}
+[persona]
+instructions = {json.dumps(f"You answer the phone for {name}.")}
+greeting = {json.dumps(f"Hello, {name} here. How can I help?")}
+goodbye = {json.dumps(f"Thanks for calling {name}. Bye now!")}
+[tools]
+allow = {json.dumps(list(tools))}
+[knowledge]
+files = ["knowledge/facts.md"]
+""",
+        encoding="utf-8",
+    )
+    return load_profile(directory)
 
 
 def make_context(
@@ -19,8 +61,10 @@ def make_context(
     confirmed: bool = False,
     now: datetime = datetime(2026, 11, 24, 10, 0, tzinfo=UTC),  # a Tuesday morning
     progress: list[str] | None = None,
+    profile: Profile | None = None,
 ) -> ToolContext:
-    """A context whose progress lines are appended to ``progress``."""
+    """A context for a call to ``profile`` (none by default) whose progress lines are appended
+    to ``progress``."""
     lines = progress if progress is not None else []
 
     async def record(message: str) -> None:
@@ -35,6 +79,7 @@ def make_context(
         store=ToolStore(redis, "test"),
         progress=record,
         confirmed=confirmed,
+        profile=profile,
         clock=clock,
     )
 

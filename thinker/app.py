@@ -9,7 +9,7 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import anthropic
 import httpx
@@ -21,11 +21,13 @@ from shared.config import Settings
 from shared.embedded_redis import redis_url_or_private
 from shared.errors import ConfigError
 from shared.keys import Keys
+from shared.profile import find_profile
 from shared.redis_client import connect, wait_for_redis
 from thinker.brain import Brain
 from thinker.claude_brain import ClaudeBrain
 from thinker.handler import ThinkerHandler
 from thinker.metrics import HealthServer, ThinkerMetrics
+from thinker.profiles import OfflineBrains, ProfileCatalog
 from tools import ToolRegistry
 
 log = logging.getLogger("tandem.thinker")
@@ -35,16 +37,14 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 def choose_brain(settings: Settings, metrics: ThinkerMetrics) -> Brain:
-    """Claude when ``ANTHROPIC_API_KEY`` is set; otherwise the offline demo brain, said loudly."""
+    """Claude when ``ANTHROPIC_API_KEY`` is set; otherwise the offline brains, said loudly."""
     if settings.anthropic_api_key is None:
-        from thinker.demo_brain import DemoBrain
-
         log.warning(
-            "ANTHROPIC_API_KEY is not set: the offline demo brain answers tasks. It is rule-based, "
-            "knows only the restaurant demo, and is not a language model",
+            "ANTHROPIC_API_KEY is not set: offline rule-based brains answer tasks (each profile's "
+            "own, or one that answers from the profile's knowledge). They are not a language model",
             extra={"simulated_think_s": settings.thinker.demo_think_s},
         )
-        return DemoBrain(think_s=settings.thinker.demo_think_s)
+        return OfflineBrains(think_s=settings.thinker.demo_think_s)
     t = settings.thinker
     client = anthropic.AsyncAnthropic(
         api_key=settings.anthropic_api_key.get_secret_value(),
@@ -110,7 +110,36 @@ def _on_signals(callback: Callable[[], None]) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-async def serve(settings: Settings, *, brain: Brain | None = None) -> None:
+def load_catalog(
+    settings: Settings, registry: ToolRegistry, selectors: Iterable[str]
+) -> ProfileCatalog:
+    """The profiles this thinker serves: every installed one plus ``TANDEM_PROFILE`` and
+    ``selectors``. :class:`ConfigError` when there is none, or when a named one allows a tool
+    that is not installed (an installed one with a missing tool is logged)."""
+    named = [s for s in (settings.profile, *selectors) if s]
+    catalog = ProfileCatalog.load(named)
+    if not catalog.profiles:
+        raise ConfigError(
+            "no agent profile to serve: install one, or set TANDEM_PROFILE (or --profile) to a "
+            "directory with profile.toml"
+        )
+    explicit = {find_profile(selector).id for selector in named}
+    for profile in catalog.profiles.values():
+        missing = [name for name in profile.allowed_tools if name not in registry.tools]
+        if not missing:
+            continue
+        if profile.id in explicit:
+            raise ConfigError(
+                f"profile {profile.id!r} allows {', '.join(missing)}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not installed or not enabled"
+            )
+        log.error("profile tools missing", extra={"profile": profile.id, "missing": missing})
+    return catalog
+
+
+async def serve(
+    settings: Settings, *, brain: Brain | None = None, profiles: Iterable[str] = ()
+) -> None:
     """Run a thinker until SIGTERM/SIGINT, then drain: in-flight tasks get ``drain_s`` to finish
     and the rest are handed back to other workers, so none is lost.
 
@@ -140,13 +169,16 @@ async def serve(settings: Settings, *, brain: Brain | None = None) -> None:
             disabled=settings.tools.disabled,
             strict=settings.tools.strict,
         )
+        catalog = load_catalog(settings, registry, profiles)
         brain = brain or choose_brain(settings, metrics)
         url = stack.enter_context(redis_url_or_private(settings.redis_url))
         redis = probe.redis = connect(url, name="tandem-thinker")
         stack.push_async_callback(redis.aclose)
         await wait_for_redis(redis, url, timeout_s=settings.redis_startup_wait_s, stop=stop)
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
-        handler = ThinkerHandler(brain, registry, redis, http, metrics, prefix=settings.bus.prefix)
+        handler = ThinkerHandler(
+            brain, registry, redis, http, metrics, prefix=settings.bus.prefix, catalog=catalog
+        )
         worker = probe.worker = TaskWorker(redis, handler, settings.bus)
         if stop.is_set():  # a signal since Redis answered: run() returns at once
             worker.request_stop(t.drain_s)
@@ -156,6 +188,7 @@ async def serve(settings: Settings, *, brain: Brain | None = None) -> None:
             "thinker started",
             extra={
                 "brain": brain.name,
+                "profiles": sorted(catalog.profiles),
                 "tools": len(registry),
                 "concurrency": settings.bus.concurrency,
                 "consumer": worker.consumer,

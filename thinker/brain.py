@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from shared.bus import TaskOutcome
+from shared.profile import Profile
 from shared.wire import TaskRequest
 from tools import Tool, ToolResult
 
@@ -27,8 +28,11 @@ class BrainContext:
         progress: Callable[[str], Awaitable[None]],
         partial: Callable[[str], Awaitable[None]],
         remaining_s: Callable[[], float],
+        profile: Profile | None = None,
     ) -> None:
         self.task = task
+        self.profile = profile
+        """The agent profile the task is for: whose business, instructions and knowledge."""
         self.tools = list(tools)
         self._call_tool = call_tool
         self._progress = progress

@@ -22,6 +22,7 @@ import httpx2
 
 from shared.bus import TaskFailed, TaskOutcome
 from shared.config import ThinkerSettings
+from shared.profile import Profile
 from shared.tracing import tracer
 from thinker.brain import BrainContext
 from tools import ToolResult, to_anthropic
@@ -112,9 +113,7 @@ class ClaudeBrain:
         running: list[tuple[str, asyncio.Task[ToolResult]]] = []
         started = time.monotonic()
         first_token = False
-        system = [
-            {"type": "text", "text": _system_prompt(), "cache_control": {"type": "ephemeral"}}
-        ]
+        system = _system_blocks(ctx)
         request = self._client.messages.stream(  # retries: the client's max_retries
             model=model,
             max_tokens=s.max_tokens,
@@ -167,17 +166,38 @@ class _FirstFact:
             await self._ctx.partial(self._text[: match.end()].strip())
 
 
-def _system_prompt() -> str:
-    return f"{SYSTEM_PROMPT}\n\nNow: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."
+def _system_blocks(ctx: BrainContext) -> list[dict[str, Any]]:
+    """tandem's rules, then the business the task is for; each block cached (they change only
+    with the profile, so every loop turn and every task of a profile reads them from cache)."""
+    blocks = [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}]
+    if ctx.profile is not None:
+        blocks.append(
+            {"type": "text", "text": business(ctx.profile), "cache_control": {"type": "ephemeral"}}
+        )
+    return blocks
+
+
+def business(profile: Profile) -> str:
+    """What the thinker is told about the business a task is for."""
+    spec = profile.spec
+    return (
+        f"The business: {spec.name} (time zone {spec.timezone}, language {spec.language}). "
+        "Answer only for this business, from its tools and its information; if they do not "
+        "answer the task, say you do not have that information.\n\n"
+        f"How the phone agent presents it:\n{spec.persona.instructions.strip()}"
+    )
 
 
 def _brief(ctx: BrainContext) -> str:
-    """The task as Claude reads it: the conversation so far, the task, and what was confirmed."""
+    """The task as Claude reads it: the time, the conversation so far, the task, and what was
+    confirmed (the time is here, not in the cached system prompt)."""
     task = ctx.task
     lines = [f"{turn.role}: {turn.text}" for turn in task.context]
     history = "\n".join(lines) if lines else "(no earlier conversation)"
     confirmed = "yes" if task.confirmed else "no"
+    zone = ctx.profile.timezone if ctx.profile is not None else UTC
     return (
+        f"Now: {datetime.now(zone):%A %Y-%m-%d %H:%M} ({zone}).\n\n"
         f"Conversation so far:\n{history}\n\nTask: {task.request}\n"
         f"Has the caller explicitly confirmed the action? {confirmed}."
     )

@@ -12,11 +12,20 @@ from shared.cli import errors_as_one_line, settings_or_exit
 
 
 @click.command("thinker")
-def thinker_command() -> None:
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    metavar="PATH_OR_NAME",
+    help="An agent profile to serve besides the installed ones and TANDEM_PROFILE (repeatable).",
+)
+def thinker_command(profiles: tuple[str, ...]) -> None:
     """Run a thinker: take tasks from the bus and answer them with Claude and the tools.
 
-    Without ANTHROPIC_API_KEY the offline demo brain answers (and says so). Several processes on
-    several machines share the work through the bus. SIGTERM drains gracefully. At start-up it
+    It serves every installed agent profile, TANDEM_PROFILE and each --profile: a task is
+    answered with its own profile's tools, knowledge and instructions. Without ANTHROPIC_API_KEY
+    offline rule-based brains answer (and say so). Several processes on several machines share
+    the work through the bus. SIGTERM drains gracefully. At start-up it
     waits up to TANDEM_REDIS_STARTUP_WAIT_S for REDIS_URL to answer; /healthz (on
     TANDEM_THINKER_HTTP_PORT) answers 200 once it takes tasks.
     """
@@ -26,4 +35,4 @@ def thinker_command() -> None:
     from thinker.app import serve
 
     with errors_as_one_line():
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, profiles=profiles))

@@ -17,7 +17,9 @@ from shared.tracing import extract, tracer
 from shared.wire import now_ms
 from thinker.brain import Brain, BrainContext
 from thinker.metrics import ThinkerMetrics
+from thinker.profiles import ProfileCatalog
 from tools import (
+    Profile,
     Tool,
     ToolContext,
     ToolRegistry,
@@ -42,8 +44,12 @@ class ThinkerHandler:
         metrics: ThinkerMetrics,
         *,
         prefix: str,
+        catalog: ProfileCatalog | None = None,
     ) -> None:
+        """``catalog``: the profiles served; each task is answered with its own profile's tools
+        and knowledge (None: no profiles, every tool of the registry)."""
         self.brain = brain
+        self.catalog = catalog
         self.registry = registry
         self.redis = redis
         self.http = http
@@ -59,19 +65,29 @@ class ThinkerHandler:
             "task_id": task.task_id,
             "attempt": bus_ctx.attempt,
             "tier": task.tier,
+            "profile": task.profile or "",
         }
         with _tracer.start_as_current_span(
             "thinker.task", context=extract(task.trace), attributes=attributes
         ):
+            try:
+                profile = self.catalog.for_task(task) if self.catalog is not None else None
+            except TaskFailed:
+                m.tasks.labels("failed").inc()
+                m.errors.labels("unknown_profile").inc()
+                raise
             tools = self.registry.allowed(task.tools)
+            if profile is not None:
+                tools = [tool for tool in tools if tool.name in profile.allowed_tools]
             cancelled = asyncio.Event()
             ctx = BrainContext(
                 task,
                 tools,
-                _ToolRunner(self, bus_ctx, tools, cancelled).call,
+                _ToolRunner(self, bus_ctx, tools, cancelled, profile).call,
                 bus_ctx.progress,
                 bus_ctx.partial,
                 lambda: (task.deadline_ms - now_ms()) / 1000,
+                profile,
             )
             try:
                 outcome = await self.brain.answer(ctx)
@@ -101,8 +117,10 @@ class _ToolRunner:
         bus_ctx: TaskContext,
         tools: list[Tool],
         cancelled: asyncio.Event,
+        profile: Profile | None,
     ) -> None:
         self._handler = handler
+        self._profile = profile
         self._bus_ctx = bus_ctx
         self._tools = {tool.name: tool for tool in tools}
         self._cancelled = cancelled
@@ -126,6 +144,7 @@ class _ToolRunner:
             progress=functools.partial(self._bus_ctx.progress, tool=name),
             cancelled=self._cancelled,
             confirmed=task.confirmed,
+            profile=self._profile,
         )
         started = time.monotonic()
         with _tracer.start_as_current_span("thinker.tool", attributes={"tool": name}):

@@ -22,6 +22,8 @@ Depends only on ``shared``; the thinker and the responder run tools through :fun
 """
 
 from shared.errors import ToolError
+from shared.knowledge import Section
+from shared.profile import Profile
 from tools._context import ToolContext, ToolStore, derive_idempotency_key
 from tools._definition import LatencyClass, Tool, ToolDefinitionError, tool
 from tools._formats import to_anthropic, to_livekit
@@ -31,6 +33,8 @@ from tools.registry import PluginProblem, ToolRegistry, ToolRegistryError
 __all__ = [
     "LatencyClass",
     "PluginProblem",
+    "Profile",
+    "Section",
     "Tool",
     "ToolContext",
     "ToolDefinitionError",

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
+from shared.profile import Profile
+
 
 class ToolStore:
     """A small key-value store for a tool's own state, kept in Redis under its own namespace.
@@ -116,6 +118,9 @@ class ToolContext:
     """Set when the task is cancelled; long loops can check it (the call is also cancelled)."""
     confirmed: bool = False
     """Whether the caller explicitly confirmed this action (for ``needs_confirmation`` tools)."""
+    profile: Profile | None = None
+    """The agent profile the call is for (its business name, time zone, knowledge); None when a
+    tool runs outside any call (``tandem tools call`` without a profile)."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
 
     def now(self) -> datetime:

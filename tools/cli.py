@@ -15,6 +15,7 @@ from shared.cli import ONE_SHOT_REDIS_WAIT_S, errors_as_one_line, settings_or_ex
 
 if TYPE_CHECKING:
     from shared.config import Settings
+    from shared.profile import Profile
     from tools._definition import Tool
     from tools._invoke import ToolResult
     from tools.registry import ToolRegistry
@@ -96,25 +97,39 @@ def show_tool(name: str) -> None:
 @click.argument("name")
 @click.argument("arguments", default="{}")
 @click.option("--confirmed", is_flag=True, help="The caller confirmed (for tools that ask first).")
-def call_tool(name: str, arguments: str, confirmed: bool) -> None:
+@click.option(
+    "--profile",
+    "profile_selector",
+    default=None,
+    metavar="PATH_OR_NAME",
+    help="The agent profile the call is for (its knowledge, time zone): a directory with "
+    "profile.toml or an installed profile's name (default: TANDEM_PROFILE, else none).",
+)
+def call_tool(name: str, arguments: str, confirmed: bool, profile_selector: str | None) -> None:
     """Run a tool here with JSON ARGUMENTS and print what the model would get back.
 
     Uses REDIS_URL for the tool's state, or a private Redis that is gone afterwards.
     """
     import asyncio
 
+    from shared.profile import find_profile
+
     settings = settings_or_exit(sections=("bus", "tools"))
     tool = _registry(settings).get(name)
     if tool is None:
         raise click.ClickException(f"no tool named {name!r}; see `tandem tools list`")
+    selector = profile_selector or settings.profile
     with errors_as_one_line():
-        result = asyncio.run(_call(settings, tool, arguments, confirmed))
+        profile = find_profile(selector) if selector else None
+        result = asyncio.run(_call(settings, tool, arguments, confirmed, profile))
     click.echo(result.content)
     if result.is_error:
         sys.exit(1)
 
 
-async def _call(settings: Settings, tool: Tool, arguments: str, confirmed: bool) -> ToolResult:
+async def _call(
+    settings: Settings, tool: Tool, arguments: str, confirmed: bool, profile: Profile | None
+) -> ToolResult:
     import uuid
 
     import httpx
@@ -141,6 +156,7 @@ async def _call(settings: Settings, tool: Tool, arguments: str, confirmed: bool)
                     store=ToolStore(redis, settings.bus.prefix),
                     progress=progress,
                     confirmed=confirmed,
+                    profile=profile,
                 )
                 return await invoke(tool, ctx, arguments)
         finally:

@@ -3,8 +3,9 @@
 Both run on the CPU with weights that ship inside registry packages, so they work on air-gapped
 machines and in CI: :class:`WhisperSTT` (Whisper tiny.en via faster-whisper) and
 :class:`HibariTTS` (the hibari "heart" voice). Both are livekit-agents plugins an
-``AgentSession`` takes as ``stt=`` and ``tts=``; :class:`FrontDeskBrain` is the rule-based
-``llm.LLM`` standing in for a language model (it is not one, and the logs say so).
+``AgentSession`` takes as ``stt=`` and ``tts=``; :class:`OfflineFrontDesk` is the rule-based
+``llm.LLM`` standing in for a language model for any profile (it is not one, and the logs say
+so); a profile may bring a richer one of its own.
 :class:`SpeculativeSTT` streams a non-streaming STT like Whisper, transcribing during the VAD's
 end-of-speech silence.
 
@@ -15,9 +16,9 @@ a one-line :class:`~shared.errors.ConfigError` when they are missing.
 """
 
 from responder.offline._extra import require_demo_extra
-from responder.offline.brain import FrontDeskBrain
+from responder.offline.brain import OfflineFrontDesk
 from responder.offline.hibari_tts import HibariTTS
 from responder.offline.speculative_stt import SpeculativeSTT
 from responder.offline.whisper_stt import WhisperSTT
 
-__all__ = ["FrontDeskBrain", "HibariTTS", "SpeculativeSTT", "WhisperSTT", "require_demo_extra"]
+__all__ = ["HibariTTS", "OfflineFrontDesk", "SpeculativeSTT", "WhisperSTT", "require_demo_extra"]

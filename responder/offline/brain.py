@@ -1,15 +1,19 @@
-"""The offline responder brain: a small rule-based ``llm.LLM`` for the demo restaurant.
+"""The generic offline front desk: a small rule-based ``llm.LLM`` for any profile.
 
 No instruction-following model small enough ships in a registry package (see the offline-stack
 notes), so without ``OPENAI_API_KEY`` this stands in for the realtime model's reasoning. It is
-honest about what it is: it answers greetings, thanks, goodbyes and backchannels itself, hands
-every restaurant request to the thinker through the same ``delegate`` tool the real model uses
-(acknowledging in the same response), reads the thinker's answers back from their tool outputs
-when the floor asks, handles "yes, book it" and "actually, make it ..." corrections, and says
-plainly when something is outside what it can do. It understands nothing beyond these patterns.
+honest about what it is: it answers greetings, thanks, goodbyes and backchannels itself (with the
+profile's own greeting and goodbye), hands every other caller request to the thinker through the
+same ``delegate`` tool the real model uses (acknowledging in the same response), reads the
+thinker's answers back from their tool outputs when the floor asks, cut to phone length, handles
+"yes, go ahead" after a read-back and "actually, make it ..." corrections. It understands nothing
+beyond these patterns.
 
-The decision is a pure function of the conversation (:func:`decide`), so it is testable without
-a session.
+A profile may bring a richer one (its ``offline.responder_brain``); subclassing
+:class:`OfflineFrontDesk` and overriding its hooks (:meth:`~OfflineFrontDesk.is_request`,
+:meth:`~OfflineFrontDesk.acknowledgement`, :attr:`~OfflineFrontDesk.rewrites`, ...) is the short
+way. The decision is a pure function of the conversation (:meth:`OfflineFrontDesk.decide`), so it
+is testable without a session.
 """
 
 from __future__ import annotations
@@ -28,17 +32,21 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGive
 from responder.backchannel import is_backchannel
 from responder.masking import speakable
 from shared.passages import best_passages, split_passages
-from tools.builtin.restaurant import RESTAURANT
+from shared.profile import Profile
 
-_DOMAIN = re.compile(
-    r"\b(?:book\w*|reserv\w*|tables?|availab\w*|free|seats?|cancel\w*|TT-\w+|open\w*|clos\w*|"
-    r"hours|menu|price\w*|cost|dish\w*|food|eat|allerg\w*|gluten|vegan|vegetarian|nuts?|dairy|"
-    r"park\w*|car|dogs?|pets?|address|where|located|location|metro|pay\w*|cards?|cash|kids?|"
-    r"child\w*|high chair|wheelchair|accessib\w*|private|events?|wine|drinks?|dessert\w*|"
-    r"tiramis\w*|pasta|pizza|terrace|deposit|weather|rain\w*|time is it|bill|split|tip|"
-    r"tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
-    re.IGNORECASE,
+Rewrite = tuple[re.Pattern[str], str]
+"""A pattern in a thinker answer's sentence and what the host says instead (``re.sub``)."""
+
+_SMALL_TALK_WORDS = (
+    "a afternoon all alright am and are bye cheers day doing er evening else fine for going good "
+    "goodbye great hello here hey hi hiya how i i'm im is it it's lot lovely morning much nice no "
+    "nothing now ok okay oh perfect right see so sorry still sure thank thanks that that's thats "
+    "there today um uh very well wonderful yeah yep yes you"
 )
+"""Words that make up greetings, thanks, goodbyes and "still there?" answers: a turn made only of
+these is small talk, answered here; anything else is a request for the thinker."""
+_SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _GOODBYE = re.compile(r"\b(?:bye|goodbye|that'?s all|that is all|nothing else)\b", re.IGNORECASE)
 _THANKS = re.compile(r"^\W*(?:thanks|thank you|cheers|great|perfect|lovely)\b", re.IGNORECASE)
 _GREETING = re.compile(r"^\W*(?:hi|hello|hey|good (?:morning|afternoon|evening))\b", re.IGNORECASE)
@@ -67,29 +75,11 @@ _ANSWER_REPR = re.compile(r"answer is this: ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+|\n+")
 _NUMBERED = re.compile(r"^\d+\.\s+", re.MULTILINE)
 _CUT_OFF = "\nThe caller cut you off last time"
-_ASKS_TO_BOOK = re.compile(r"\bShall I book\b|\bShall I cancel\b")
 _OFFERED_RETRY = re.compile(r"\btry again\b", re.IGNORECASE)
-
-GREETING_LINE = f"Thanks for calling {RESTAURANT.name}. How can I help you?"
-OFF_DOMAIN_LINE = (
-    "Sorry, I can only help with bookings and questions about the restaurant. "
-    "What can I do for you?"
-)
-
-_REWRITES = (  # the thinker's bookkeeping sentences, as a host would say them
-    (
-        re.compile(
-            r"Booking it needs the caller's confirmation of the details: .*?, under the "
-            r"name (.+?)\.?$"
-        ),
-        r"Shall I book it under the name \1?",
-    ),
-    (re.compile(r"^Booked\.$"), ""),
-    (re.compile(r"^Booking (TT-\w+): (.*?)\.?$"), r"You're all set: \2. Your reference is \1."),
-    (re.compile(r"Cancelling it needs the caller's confirmation\.?"), "Shall I cancel it?"),
-    (re.compile(r"To book it I still need the name for the booking\.?"), "What name is it under?"),
-    (re.compile(r"To check for a table I still need to know (.*?)\.?$"), r"Could you tell me \1?"),
-    (re.compile(r"^Yes: "), "Good news: "),
+_LONG_DATE = re.compile(
+    r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) (\d{1,2}) "
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)(?: \d{4})?"
 )
 
 
@@ -109,27 +99,14 @@ class _Delegation:
     answered: bool
 
 
-def decide(items: Sequence[llm.ChatItem]) -> Decision:
-    """The brain's response to the conversation ``items`` (the last item is what it answers)."""
-    if not items:
-        return Decision(GREETING_LINE)
-    last = items[-1]
-    if (
-        isinstance(last, llm.ChatMessage)
-        and last.role in ("system", "developer")
-        and len(items) > 1
-    ):
-        return Decision(_follow_instructions(last.text_content or "", items))
-    if isinstance(last, llm.ChatMessage) and last.role == "user":
-        return _answer_caller(last.text_content or "", items)
-    return Decision()  # after a tool's output: its answer comes later, through the floor
+def is_small_talk(text: str) -> bool:
+    """Whether ``text`` is only greetings, thanks, goodbyes or "yes, I'm here" (no request)."""
+    return all(word in _SMALL_TALK for word in _WORD.findall(text.lower()))
 
 
-_LONG_DATE = re.compile(
-    r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) (\d{1,2}) "
-    r"(?:January|February|March|April|May|June|July|August|September|October|November|"
-    r"December)(?: \d{4})?"
-)
+def asks_several(text: str) -> bool:
+    """Whether ``text`` asks more than one thing ("When do you open and is there parking?")."""
+    return text.count("?") > 1 or _SECOND_QUESTION.search(text) is not None
 
 
 def _say_day(match: re.Match[str]) -> str:
@@ -138,12 +115,13 @@ def _say_day(match: re.Match[str]) -> str:
     return f"{match[1]} the {day}{suffix}"
 
 
-def speak_answer(text: str) -> str:
-    """A thinker answer as the host says it: bookkeeping sentences reworded, times speakable."""
+def speak_answer(text: str, rewrites: Sequence[Rewrite] = ()) -> str:
+    """A thinker answer as the host says it: sentence by sentence, ``rewrites`` applied (a
+    profile's bookkeeping sentences reworded), times and dates speakable."""
     sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
     spoken: list[str] = []
     for sentence in sentences:
-        for pattern, replacement in _REWRITES:
+        for pattern, replacement in rewrites:
             sentence = pattern.sub(replacement, sentence)
         sentence = _LONG_DATE.sub(_say_day, speakable(sentence))
         if not sentence:
@@ -152,43 +130,180 @@ def speak_answer(text: str) -> str:
     return " ".join(spoken)
 
 
-# -- the floor's instructions --------------------------------------------------------------------
+def relevant_part(answer: str, request: str, *, budget: int = 240) -> str:
+    """A long answer cut to what the caller asked about: a phone answer is a sentence or two,
+    not a document read aloud. The (at most two) passages sharing the most words with
+    ``request`` (see :func:`shared.passages.best_passages`); the first two if none share any."""
+    if len(answer) <= budget:
+        return answer
+    return " ".join(best_passages(answer, request) or split_passages(answer)[:2])
 
 
-def _follow_instructions(instructions: str, items: Sequence[llm.ChatItem]) -> str:
-    body, _, retry = instructions.partition(_CUT_OFF)
-    parts = [p.strip() for p in _NUMBERED.split(body) if p.strip()]
-    if len(parts) > 1 and parts[0].startswith("Cover all of these"):
-        parts = parts[1:]
-    said = [_follow_one(part, items) for part in parts]
-    if retry:  # the caller cut in and spoke: what they cut off they moved on from
-        cut = [
-            m.text_content or ""
-            for m in items
-            if isinstance(m, llm.ChatMessage) and m.role == "assistant" and m.interrupted
-        ]
-        said = [s for s in said if not any(c and s.startswith(c[:24]) for c in cut)]
-    return " ".join(s for s in said if s)
+# -- the llm.LLM plugin --------------------------------------------------------------------------
 
 
-def _follow_one(instruction: str, items: Sequence[llm.ChatItem]) -> str:
-    if instruction.startswith(("Say exactly this", "Say:")):
-        quoted = _QUOTED.search(instruction)
-        return quoted.group(1) if quoted else ""
-    if instruction.startswith("Greet the caller"):
-        return GREETING_LINE
-    answer = _referenced_answer(instruction, items)
-    if answer is not None:
-        if instruction.startswith("An early fact"):
-            return f"{speak_answer(answer)} I'm still working on the rest."
-        if instruction.startswith("Follow-up"):
-            return f"Sorry for the wait. {speak_answer(answer)}"
-        return speak_answer(answer)
-    if "could not be finished" in instruction:
-        return "Sorry, I couldn't get that done just now. Would you like me to try again?"
-    if "taking longer than it should" in instruction:
-        return "This is taking longer than it should. I'm still on it and will tell you soon."
-    return ""
+class OfflineFrontDesk(llm.LLM[Any]):
+    """The generic rule-based front desk of ``profile``, as a LiveKit ``llm.LLM`` (text and
+    ``delegate`` calls). Built as the responder builds any profile's offline brain:
+    ``OfflineFrontDesk(profile)``.
+
+    Subclasses change what counts as a request, the acknowledgements and the rewording of their
+    thinker's answers through the hooks below.
+    """
+
+    rewrites: Sequence[Rewrite] = ()
+    """Applied to each sentence of a thinker answer before it is said (see :func:`speak_answer`)."""
+    confirmation = re.compile(r"\bShall I\b")
+    """An agent line asking the caller to confirm an action: a "yes" after it delegates the
+    latest request again, with ``caller_confirmed``."""
+    confirmed_acknowledgement = "Great, I'll do that now."
+    confirmed_request = "Yes, go ahead."
+    """Put before the latest request when the caller confirmed it."""
+    fallback_line = "Sorry, I didn't catch that. How can I help?"
+    """Said to a turn that is neither small talk nor a request (see :meth:`is_request`)."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__()
+        self.profile = profile
+
+    @property
+    def model(self) -> str:
+        """What the logs and metrics call this model."""
+        return "tandem-offline-rules"
+
+    @property
+    def provider(self) -> str:
+        """Where the model runs."""
+        return "local"
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+    ) -> llm.LLMStream:
+        """Decide on the conversation and stream the decision as one response."""
+        return DecisionStream(
+            self,
+            self.decide(chat_ctx.items),
+            chat_ctx=chat_ctx,
+            tools=tools or [],
+            conn=conn_options,
+        )
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def is_request(self, text: str) -> bool:
+        """Whether the caller's turn goes to the thinker: here, anything but small talk."""
+        return not is_small_talk(text)
+
+    def acknowledgement(self, text: str) -> str:
+        """What the host says while delegating ``text``, in the same response."""
+        return "Let me check both of those." if asks_several(text) else "Let me look that up."
+
+    def small_talk(self, text: str) -> str:
+        """The reply to a turn that is not a request: greetings, thanks, goodbyes."""
+        if _STILL_HERE.match(text):  # after "are you still there?"
+            return "No problem. How can I help?"
+        if _GOODBYE.search(text):
+            return self.profile.persona.goodbye
+        if _THANKS.match(text):
+            return "You're welcome! Is there anything else I can help with?"
+        if _HOW_ARE_YOU.search(text):
+            return "I'm doing well, thank you. How can I help you today?"
+        if _GREETING.match(text):
+            return "Hello! How can I help you today?"
+        return self.fallback_line
+
+    # -- the decision ------------------------------------------------------------------------
+
+    def decide(self, items: Sequence[llm.ChatItem]) -> Decision:
+        """The response to the conversation ``items`` (the last item is what it answers)."""
+        if not items:
+            return Decision(self.profile.persona.greeting)
+        last = items[-1]
+        if (
+            isinstance(last, llm.ChatMessage)
+            and last.role in ("system", "developer")
+            and len(items) > 1
+        ):
+            return Decision(self._follow_instructions(last.text_content or "", items))
+        if isinstance(last, llm.ChatMessage) and last.role == "user":
+            return self._answer_caller(last.text_content or "", items)
+        return Decision()  # after a tool's output: its answer comes later, through the floor
+
+    def _answer_caller(self, heard: str, items: Sequence[llm.ChatItem]) -> Decision:
+        text = heard.strip()
+        if not text:
+            return Decision()
+        delegations = _delegations(items)
+        latest = delegations[-1] if delegations else None
+        if latest is not None:
+            reply = self._after_answer(text, latest, _last_agent_line(items))
+            if reply is not None:
+                return reply
+        if is_backchannel(text):
+            return Decision()  # "mm-hm": keep listening
+        if latest is not None and _CORRECTION.search(text):
+            request = f"{text} (correcting: {latest.request})"
+            return _delegate("Sure, let me change that.", request, replaces=latest.number)
+        if self.is_request(text):
+            return _delegate(self.acknowledgement(text), text)
+        return Decision(self.small_talk(text))
+
+    def _after_answer(self, text: str, latest: _Delegation, asked: str) -> Decision | None:
+        """A "yes" or "no" to what the host last asked about the latest request, if it was."""
+        confirming = self.confirmation.search(asked) is not None
+        if _YES.match(text):
+            if confirming:
+                request = f"{self.confirmed_request} {latest.request}"
+                return _delegate(self.confirmed_acknowledgement, request, confirmed=True)
+            if _OFFERED_RETRY.search(asked):
+                return _delegate("Sure, trying again now.", latest.request)
+        if confirming and _NO.match(text):
+            return Decision("No problem, I won't. Is there anything else I can do?")
+        return None
+
+    # -- the floor's instructions ------------------------------------------------------------
+
+    def _follow_instructions(self, instructions: str, items: Sequence[llm.ChatItem]) -> str:
+        body, _, retry = instructions.partition(_CUT_OFF)
+        parts = [p.strip() for p in _NUMBERED.split(body) if p.strip()]
+        if len(parts) > 1 and parts[0].startswith("Cover all of these"):
+            parts = parts[1:]
+        said = [self._follow_one(part, items) for part in parts]
+        if retry:  # the caller cut in and spoke: what they cut off they moved on from
+            cut = [
+                m.text_content or ""
+                for m in items
+                if isinstance(m, llm.ChatMessage) and m.role == "assistant" and m.interrupted
+            ]
+            said = [s for s in said if not any(c and s.startswith(c[:24]) for c in cut)]
+        return " ".join(s for s in said if s)
+
+    def _follow_one(self, instruction: str, items: Sequence[llm.ChatItem]) -> str:
+        if instruction.startswith(("Say exactly this", "Say:")):
+            quoted = _QUOTED.search(instruction)
+            return quoted.group(1) if quoted else ""
+        if instruction.startswith("Greet the caller"):
+            return self.profile.persona.greeting
+        answer = _referenced_answer(instruction, items)
+        if answer is not None:
+            spoken = speak_answer(answer, self.rewrites)
+            if instruction.startswith("An early fact"):
+                return f"{spoken} I'm still working on the rest."
+            if instruction.startswith("Follow-up"):
+                return f"Sorry for the wait. {spoken}"
+            return spoken
+        if "could not be finished" in instruction:
+            return "Sorry, I couldn't get that done just now. Would you like me to try again?"
+        if "taking longer than it should" in instruction:
+            return "This is taking longer than it should. I'm still on it and will tell you soon."
+        return ""
 
 
 def _referenced_answer(instruction: str, items: Sequence[llm.ChatItem]) -> str | None:
@@ -207,66 +322,11 @@ def _referenced_answer(instruction: str, items: Sequence[llm.ChatItem]) -> str |
     return None
 
 
-def relevant_part(answer: str, request: str, *, budget: int = 240) -> str:
-    """A long answer cut to what the caller asked about: a phone answer is a sentence or two,
-    not a document read aloud. The (at most two) passages sharing the most words with
-    ``request`` (see :func:`shared.passages.best_passages`); the first two if none share any."""
-    if len(answer) <= budget:
-        return answer
-    return " ".join(best_passages(answer, request) or split_passages(answer)[:2])
-
-
 def _request_of(call: llm.FunctionCall) -> str:
     try:
         return str(json.loads(call.arguments or "{}").get("request", ""))
     except json.JSONDecodeError:
         return ""
-
-
-# -- the caller's turns --------------------------------------------------------------------------
-
-
-def _answer_caller(heard: str, items: Sequence[llm.ChatItem]) -> Decision:
-    text = heard.strip()
-    delegations = _delegations(items)
-    latest = delegations[-1] if delegations else None
-    asked = _last_agent_line(items)
-    if not text:
-        return Decision()
-    if latest is not None and _YES.match(text):
-        if _ASKS_TO_BOOK.search(asked):
-            request = f"Yes, go ahead and book it. {latest.request}"
-            return _delegate("Great, I'll book that now.", request, confirmed=True)
-        if _OFFERED_RETRY.search(asked):
-            return _delegate("Sure, trying again now.", latest.request)
-    if latest is not None and _NO.match(text) and _ASKS_TO_BOOK.search(asked):
-        return Decision("No problem, I won't. Is there anything else I can do?")
-    if is_backchannel(text):
-        return Decision()  # "mm-hm": keep listening
-    if latest is not None and _CORRECTION.search(text):
-        request = f"{text} (correcting: {latest.request})"
-        return _delegate("Sure, let me change that.", request, replaces=latest.number)
-    if _DOMAIN.search(text):
-        return _delegate(_acknowledgement(text), text)
-    if _STILL_HERE.match(text):  # after "are you still there?"
-        return Decision("No problem. How can I help?")
-    if _GOODBYE.search(text):
-        return Decision(f"Thanks for calling {RESTAURANT.name}. Goodbye!")
-    if _THANKS.match(text):
-        return Decision("You're welcome! Is there anything else I can help with?")
-    if _HOW_ARE_YOU.search(text):
-        return Decision("I'm doing well, thank you. How can I help you today?")
-    if _GREETING.match(text):
-        return Decision("Hello! How can I help you today?")
-    return Decision(OFF_DOMAIN_LINE)
-
-
-def _acknowledgement(text: str) -> str:
-    if text.count("?") > 1 or _SECOND_QUESTION.search(text):
-        return "Let me check both of those."
-    if re.search(r"\b(?:book\w*|reserv\w*|table|availab\w*)\b", text, re.IGNORECASE):
-        return "Let me check that for you."
-    return "Let me look that up."
 
 
 def _delegate(
@@ -309,38 +369,6 @@ def _last_agent_line(items: Sequence[llm.ChatItem]) -> str:
         if isinstance(item, llm.ChatMessage) and item.role == "assistant" and item.text_content:
             return item.text_content
     return ""
-
-
-# -- the llm.LLM plugin --------------------------------------------------------------------------
-
-
-class FrontDeskBrain(llm.LLM[Any]):
-    """The rule-based offline brain as a LiveKit ``llm.LLM`` (text and ``delegate`` calls)."""
-
-    @property
-    def model(self) -> str:
-        """What the logs and metrics call this model."""
-        return "tandem-offline-rules"
-
-    @property
-    def provider(self) -> str:
-        """Where the model runs."""
-        return "local"
-
-    def chat(
-        self,
-        *,
-        chat_ctx: llm.ChatContext,
-        tools: list[llm.Tool] | None = None,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
-        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
-        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
-    ) -> llm.LLMStream:
-        """Decide on the conversation and stream the decision as one response."""
-        return DecisionStream(
-            self, decide(chat_ctx.items), chat_ctx=chat_ctx, tools=tools or [], conn=conn_options
-        )
 
 
 class DecisionStream(llm.LLMStream):

@@ -23,12 +23,15 @@ log = logging.getLogger(__name__)
 
 
 class ResponderBus:
-    """Process-wide handle on the bus for responders."""
+    """Process-wide handle on the bus for responders. ``profile``: the id of the agent profile
+    the process serves, stamped on every task that names none (thinkers answer each task with
+    its profile's tools and knowledge)."""
 
-    def __init__(self, redis: Redis, settings: BusSettings) -> None:
+    def __init__(self, redis: Redis, settings: BusSettings, *, profile: str | None = None) -> None:
         self.redis = redis
         self.settings = settings
         self.keys = Keys(settings.prefix)
+        self.profile = profile
 
     async def start(self) -> None:
         """Make sure the task stream and its group exist, so no early task is skipped."""
@@ -55,6 +58,8 @@ class SessionLink:
         if task.session_id != self.session_id:
             raise ValueError(f"task belongs to session {task.session_id!r}, not this link's")
         bus = self._bus
+        if task.profile is None and bus.profile is not None:
+            task = task.model_copy(update={"profile": bus.profile})
         entry_id = await bus.redis.xadd(
             bus.keys.tasks,
             writable(encode(task)),

@@ -1,4 +1,4 @@
-"""``current_time``: the date and time in a city or IANA time zone (the restaurant's by default)."""
+"""``current_time``: the date and time in a city or IANA time zone (the business's by default)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo, available_timezones
 from pydantic import BaseModel, Field
 
 from tools import ToolContext, ToolError, tool
-from tools.builtin.restaurant import RESTAURANT
+
+UTC_ZONE = ZoneInfo("UTC")
+"""Where "here" is when a tool runs outside any profile."""
 
 _REGIONS = (
     "Africa/",
@@ -34,7 +36,7 @@ class TimeArgs(BaseModel):
         max_length=100,
         description=(
             "A city ('Tokyo', 'New York') or an IANA time zone ('Europe/Lisbon'); "
-            "leave empty for the restaurant's own local time"
+            "leave empty for the business's own local time"
         ),
     )
 
@@ -54,11 +56,12 @@ def _zones_by_name() -> tuple[dict[str, str], dict[str, str]]:
     return by_zone, by_city
 
 
-def find_zone(place: str) -> ZoneInfo:
-    """The time zone of ``place``: an IANA name or a city, any case; raises :class:`ToolError`."""
+def find_zone(place: str, home: ZoneInfo = UTC_ZONE) -> ZoneInfo:
+    """The time zone of ``place``: an IANA name or a city, any case, or ``home`` when it is empty;
+    raises :class:`ToolError`."""
     wanted = " ".join(place.replace("_", " ").split()).lower()
     if not wanted:
-        return RESTAURANT.timezone
+        return home
     by_zone, by_city = _zones_by_name()
     candidates = [wanted, wanted.partition(",")[0].strip()]  # "Lisbon, Portugal" -> "lisbon"
     for candidate in candidates:
@@ -88,11 +91,12 @@ def describe(moment: datetime, zone: ZoneInfo) -> str:
 
 @tool(responder_safe=True, latency="fast", timeout_s=2.0)
 async def current_time(ctx: ToolContext, args: TimeArgs) -> str:
-    """The current date and time, at the restaurant or in another city or time zone.
+    """The current date and time, at the business or in another city or time zone.
 
-    Use it when the caller asks what time or day it is, whether the restaurant is open right now
-    (leave ``place`` empty: the restaurant is in Lisbon), or what time it is somewhere else.
-    Returns one line such as "Tuesday 24 November 2026, 10:00 in Europe/Lisbon (WET, UTC)".
+    Use it when the caller asks what time or day it is, whether the business is open right now
+    (leave ``place`` empty for the business's own local time), or what time it is somewhere
+    else. Returns one line such as "Tuesday 24 November 2026, 10:00 in Europe/Lisbon (WET, UTC)".
     An error means the place was not recognised: retry with an IANA time zone name.
     """
-    return describe(ctx.now(), find_zone(args.place))
+    home = ctx.profile.timezone if ctx.profile is not None else UTC_ZONE
+    return describe(ctx.now(), find_zone(args.place, home))

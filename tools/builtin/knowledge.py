@@ -1,41 +1,40 @@
-"""``search_knowledge``: BM25 search over the restaurant's own information (``knowledge.md``).
+"""``search_knowledge``: BM25 search over the business's own information (its profile's knowledge).
 
-The markdown file is split at its ``## `` headings; each section (heading and body) is one
-document. The index is built on first use and kept for the life of the process.
+A profile's knowledge files are split at their ``## `` headings (:mod:`shared.knowledge`); each
+section (heading and body) is one document. Each profile's index is built on first use and kept
+for the life of the process.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import bm25s  # type: ignore[import-untyped]
 from pydantic import BaseModel, Field
 
-from tools import ToolContext, ToolError, tool
+from tools import Profile, Section, ToolContext, ToolError, tool
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each indexing step at DEBUG
 
-KNOWLEDGE_FILE = "knowledge.md"
 MAX_SECTIONS = 2
 SECOND_SECTION_MIN_RATIO = 0.6
 """The runner-up section is returned too when it scores at least this share of the best one."""
 BM25_LENGTH_NORMALISATION = 0.5
-"""BM25's ``b``, below the usual 0.75: the long sections (menu, allergens) are long because they
-hold more facts, not because they ramble, so length should count against them less."""
+"""BM25's ``b``, below the usual 0.75: the long sections of a business's information (a menu, a
+price list) are long because they hold more facts, not because they ramble, so length should
+count against them less."""
 
 # Words that carry no meaning in a caller's question; bm25s's own English list is very short.
 # Tokens are runs of two or more word characters, so "i" and the "s" of "what's" never appear.
 _QUESTION_WORDS = (
     "about also am any anything can could did do does doing don every from get got had has have "
-    "here how is just know let like me might much must my need our ours please right say should "
-    "so some tell than thanks them those us very want was we were what when where which who why "
-    "would you your yours"
+    "hello here hey hi how is just know let like me might much must my need ok okay our ours "
+    "please right say should so some sorry tell than thanks them those uh um us very want was we "
+    "well were what when where which who why would yeah yes yep you your yours"
 )
 STOPWORDS = sorted(set(bm25s.stopwords.STOPWORDS_EN) | set(_QUESTION_WORDS.split()))
 
@@ -47,33 +46,19 @@ class KnowledgeArgs(BaseModel):
         max_length=500,
         description=(
             "The caller's question in a few words, e.g. 'is there parking', "
-            "'opening hours on Sunday', 'does the tiramisu contain nuts'"
+            "'opening hours on Sunday', 'how much is a repair'"
         ),
     )
 
 
 @dataclass(frozen=True)
-class Section:
-    """One ``## `` section of the knowledge file."""
-
-    heading: str
-    body: str
-
-    def text(self) -> str:
-        """The section as the model reads it: heading, then body."""
-        return f"{self.heading}\n{self.body}"
-
-    def indexed_text(self) -> str:
-        """What the index sees: the heading twice, since it says what the section is about."""
-        return f"{self.heading}\n{self.text()}"
-
-
-@dataclass(frozen=True)
 class KnowledgeIndex:
-    """The sections of the knowledge file and their BM25 index."""
+    """The sections of one profile's knowledge and their BM25 index."""
 
     sections: tuple[Section, ...]
     retriever: Any  # bm25s.BM25 (the library ships no type information)
+    terms: tuple[frozenset[str], ...] = ()
+    """Each section's terms (see :func:`query_terms`), in the order of :attr:`sections`."""
 
     def search(self, query: str) -> list[tuple[Section, float]]:
         """The best sections for ``query`` with their scores, best first; zero scores left out."""
@@ -128,56 +113,69 @@ def _tokenize(texts: list[str], *, return_ids: bool) -> Any:
     )
 
 
-def split_sections(markdown: str) -> tuple[Section, ...]:
-    """The ``## `` sections of ``markdown`` (anything before the first one is left out)."""
-    sections = []
-    for chunk in re.split(r"^## ", markdown, flags=re.MULTILINE)[1:]:
-        heading, _, body = chunk.partition("\n")
-        sections.append(Section(heading=heading.strip(), body=body.strip()))
-    return tuple(sections)
+def query_terms(text: str) -> list[str]:
+    """The terms the index sees in ``text``: accents folded, stop words left out, stemmed."""
+    found: list[list[str]] = _tokenize([text], return_ids=False)
+    return found[0]
 
 
-def read_knowledge() -> str:
-    """The bundled knowledge file."""
-    return resources.files("tools.builtin").joinpath(KNOWLEDGE_FILE).read_text(encoding="utf-8")
-
-
-@cache
-def knowledge_index() -> KnowledgeIndex:
-    """The index of the bundled knowledge file, built on first use."""
-    sections = split_sections(read_knowledge())
-    if not sections:
-        raise RuntimeError(f"{KNOWLEDGE_FILE} has no '## ' sections")
+def build_index(sections: tuple[Section, ...]) -> KnowledgeIndex:
+    """A BM25 index of ``sections`` (at least one); the heading counts twice, since it says what
+    the section is about."""
     retriever = bm25s.BM25(b=BM25_LENGTH_NORMALISATION)
     retriever.index(
-        _tokenize([section.indexed_text() for section in sections], return_ids=True),
+        _tokenize([f"{s.heading}\n{s.text()}" for s in sections], return_ids=True),
         show_progress=False,
     )
-    return KnowledgeIndex(sections=sections, retriever=retriever)
+    terms = tuple(frozenset(query_terms(section.text())) for section in sections)
+    return KnowledgeIndex(sections=sections, retriever=retriever, terms=terms)
+
+
+_indexes: dict[tuple[str, str], KnowledgeIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+def knowledge_index(profile: Profile) -> KnowledgeIndex | None:
+    """The index of ``profile``'s knowledge (None when it has none), built on first use and kept
+    per profile (its id and directory; rebuilt if the profile was reloaded with other text)."""
+    if not profile.sections:
+        return None
+    key = (profile.id, str(profile.root))
+    with _indexes_lock:
+        index = _indexes.get(key)
+        if index is None or index.sections != profile.sections:
+            index = _indexes[key] = build_index(profile.sections)
+    return index
 
 
 @tool(responder_safe=True, latency="fast", timeout_s=5.0)
 async def search_knowledge(ctx: ToolContext, args: KnowledgeArgs) -> str:
-    """Look up Trattoria Tandem's own information to answer a caller's question about it.
+    """Look up the business's own information to answer a caller's question about it.
 
-    Covers: opening hours and last seating, bookings policy (group size, how long a table is
-    held), the menu and prices, allergens and vegetarian, vegan or gluten-free options, parking,
-    accessibility, the address and how to get there, private events, payment methods, children
-    and dogs. Use it whenever the caller asks about any of these instead of answering from memory.
+    The information is what the business wrote down for its callers: typically its opening
+    hours, prices, services or menu, policies, location and how to get there, and how to reach
+    a person. Use it whenever the caller asks about the business instead of answering from
+    memory.
 
-    Returns the one or two most relevant sections of the restaurant's information (a heading,
-    then its text); answer the caller from them in a sentence or two. An error means the
-    restaurant's information does not answer the question: say you don't know, and offer to take
-    a message for the manager.
+    Returns the one or two most relevant sections of the business's information (a heading, then
+    its text); answer the caller from them in a sentence or two. An error means the business's
+    information does not answer the question: say you don't know, and offer to take a message.
     """
     query = args.query.strip()
     if not query:
         raise ToolError("what should I look up? Pass the caller's question as the query")
-    hits = knowledge_index().search(query)
+    profile = ctx.profile
+    index = knowledge_index(profile) if profile is not None else None
+    if profile is None or index is None:
+        raise ToolError(
+            "there is no business information to look up on this call; tell the caller you "
+            "don't know and offer to take a message"
+        )
+    hits = index.search(query)
     if not hits:
         raise ToolError(
-            "nothing in the restaurant's information answers that; tell the caller you don't "
-            "know and offer to take a message for the manager"
+            f"nothing in {profile.name}'s information answers that; tell the caller "
+            "you don't know and offer to take a message"
         )
     best_score = hits[0][1]
     chosen = [hits[0][0]] + [

@@ -63,7 +63,11 @@ WMO_CODES: dict[int, str] = {
 class WeatherArgs(BaseModel):
     """Arguments of :func:`get_weather`."""
 
-    city: str = Field(max_length=100, description="City name, e.g. 'Lisbon' or 'Porto'")
+    city: str = Field(
+        "",
+        max_length=100,
+        description="City name, e.g. 'Lisbon' or 'Porto'; leave empty for the business's own city",
+    )
 
 
 async def _get_json(ctx: ToolContext, url: str, params: dict[str, str | int | float]) -> Any:
@@ -75,6 +79,15 @@ async def _get_json(ctx: ToolContext, url: str, params: dict[str, str | int | fl
         raise ToolError(UNREACHABLE) from None
     except ValueError:  # a body that is not JSON
         raise ToolError(UNREADABLE) from None
+
+
+def home_city(ctx: ToolContext) -> str:
+    """The business's city, read from its profile's time zone ("America/Halifax" -> "Halifax");
+    empty without a profile or when the zone names no city ("UTC", "Etc/GMT+1")."""
+    if ctx.profile is None:
+        return ""
+    region, _, city = ctx.profile.timezone.key.rpartition("/")
+    return "" if not region or region == "Etc" else city.replace("_", " ")
 
 
 async def _locate(ctx: ToolContext, city: str) -> dict[str, Any]:
@@ -115,11 +128,11 @@ def describe_weather(place: dict[str, Any], current: dict[str, Any]) -> str:
 async def get_weather(ctx: ToolContext, args: WeatherArgs) -> str:
     """Current weather in a city: sky, temperature, wind and rain.
 
-    Use when the caller asks about the weather, e.g. whether to book a table on the terrace
-    (the restaurant is in Lisbon). Returns one sentence such as "Lisbon, Portugal: partly cloudy,
-    19 °C, wind 12 km/h, no precipitation." Current conditions only, no forecast.
+    Use when the caller asks about the weather; leave ``city`` empty for the weather where the
+    business is. Returns one sentence such as "Lisbon, Portugal: partly cloudy, 19 °C, wind
+    12 km/h, no precipitation." Current conditions only, no forecast.
     """
-    city = " ".join(args.city.split())
+    city = " ".join(args.city.split()) or home_city(ctx)
     if not city:
         raise ToolError("which city?")
     await ctx.progress(f"checking the weather in {city}")

@@ -1,4 +1,8 @@
-"""The demo restaurant's facts that the tools act on (the knowledge file says the same in prose)."""
+"""The demo restaurant's facts the booking tools act on: hours, tables and booking rules.
+
+``knowledge/restaurant.md`` says the same in prose, and ``profile.toml`` holds the same name and
+time zone; tests check that they agree.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Table bookings for the demo restaurant, kept in Redis: check, book, look up, cancel.
+"""The demo restaurant's tool plugin: table bookings kept in Redis (check, book, look up, cancel).
 
 Booking and cancelling have side effects: a booking is made exactly once per idempotency key,
 even when the same task is delivered twice or two workers race, because every change to a day's
@@ -13,8 +13,8 @@ from datetime import date, datetime, time, timedelta
 
 from pydantic import BaseModel, Field
 
+from profiles.restaurant.facts import RESTAURANT, Restaurant
 from tools import ToolContext, ToolError, ToolStore, tool
-from tools.builtin.restaurant import RESTAURANT, Restaurant
 
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 _KEEP_S = 120 * 24 * 3600  # bookings, day lists and idempotency keys: past the booking horizon

@@ -1,10 +1,11 @@
-"""The offline demo brain: deterministic rules for the demo restaurant, standing in for Claude.
+"""The demo restaurant's offline thinker brain: deterministic rules standing in for Claude.
 
-Used when no ``ANTHROPIC_API_KEY`` is set, so the demo and the tests run offline. It matches the
-request against a handful of patterns, calls the same tools a model would through
-:class:`~thinker.brain.BrainContext`, and answers with their facts (error results included: "that
-time has already passed" is a fact the caller needs to hear). It does not try to understand
-language beyond those patterns; anything else fails with a message the responder can speak around.
+Used when no ``ANTHROPIC_API_KEY`` is set, so the demo and the tests run offline (the profile
+names it as its ``offline.thinker_brain``). It matches the request against a handful of
+patterns, calls the same tools a model would through :class:`~thinker.brain.BrainContext`, and
+answers with their facts (error results included: "that time has already passed" is a fact the
+caller needs to hear). It does not try to understand language beyond those patterns; anything
+else fails with a message the responder can speak around.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 from shared.bus import TaskFailed, TaskOutcome
 from shared.passages import best_passages
+from shared.profile import Profile
 from thinker.brain import BrainContext
 from tools import ToolResult
-from tools.builtin.restaurant import RESTAURANT
 
 OFF_DOMAIN = (
     "I can only help with the restaurant's bookings, questions, the time, the bill and the "
@@ -144,19 +145,25 @@ def classify(request: str) -> list[tuple[str, str]]:
     return found
 
 
-class DemoBrain:
+class RestaurantBrain:
     """A rule-based :class:`~thinker.brain.Brain` for the demo restaurant, offline and repeatable.
 
-    ``clock`` gives "now" for resolving "tomorrow" and weekdays (the restaurant's local time by
-    default); ``think_s`` simulates a model's latency per task (demos), split across its parts.
+    Built as the thinker builds any profile's offline brain: ``RestaurantBrain(profile,
+    think_s)``. ``think_s`` simulates a model's latency per task (demos), split across its parts;
+    ``clock`` gives "now" for resolving "tomorrow" and weekdays (read in the profile's time zone).
     """
 
-    name = "demo"
+    name = "offline-restaurant"
 
     def __init__(
-        self, clock: Callable[[], datetime] | None = None, *, think_s: float = 0.0
+        self,
+        profile: Profile,
+        think_s: float = 0.0,
+        *,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self._clock = clock or (lambda: datetime.now(RESTAURANT.timezone))
+        self._zone = profile.timezone
+        self._clock = clock or (lambda: datetime.now(self._zone))
         self._think_s = think_s
 
     async def answer(self, ctx: BrainContext) -> TaskOutcome:
@@ -166,7 +173,7 @@ class DemoBrain:
         intents = classify(ctx.task.request)
         if not intents:
             raise TaskFailed(OFF_DOMAIN)
-        run = _Run(ctx, self._clock().astimezone(RESTAURANT.timezone).date())
+        run = _Run(ctx, self._clock().astimezone(self._zone).date())
         facts: list[str] = []
         for index, (intent, clause) in enumerate(intents):
             await asyncio.sleep(self._think_s / len(intents))
@@ -277,8 +284,8 @@ async def _time(run: _Run, clause: str) -> str:
 
 
 async def _weather(run: _Run, clause: str) -> str:
-    city = _place(clause) or RESTAURANT.timezone.key.rpartition("/")[2]
-    return (await run.call("get_weather", {"city": city})).content
+    # no city named: the tool uses the business's own (from the profile's time zone)
+    return (await run.call("get_weather", {"city": _place(clause) or ""})).content
 
 
 async def _knowledge(run: _Run, clause: str) -> str:
