@@ -76,3 +76,22 @@ async def test_one_thinker_answers_each_task_from_its_own_profile(
     assert isinstance(unknown, ErrorEvent)
     assert "does not serve the agent profile 'spa'" in unknown.message
     assert not unknown.retryable
+
+
+async def test_one_thinker_serves_both_shipped_profiles_each_from_its_own(
+    tmp_path: Path, redis: Redis, redis_server: EmbeddedRedis
+) -> None:
+    prefix = f"p{uuid.uuid4().hex[:8]}"
+    env = clean_env(TANDEM_BUS_PREFIX=prefix)  # no TANDEM_PROFILE: the installed ones
+    thinker = ThinkerProcess(redis_server.url, tmp_path / "thinker.log", env)
+    bus = ResponderBus(redis, BusSettings(_env_file=None, prefix=prefix))
+    await bus.start()
+    with thinker:
+        trattoria = await ask(bus, "restaurant", "What time do you open on Saturday?")
+        bikes = await ask(bus, "harbor_bikes", "What time do you open on Saturday?")
+    assert isinstance(trattoria, ResultEvent)
+    assert isinstance(bikes, ResultEvent)
+    assert "12:00" in trattoria.text  # the restaurant's Saturday lunch
+    assert "9:00" not in trattoria.text
+    assert "9:00 to 17:00" in bikes.text  # the bike shop's Saturday
+    assert "12:00" not in bikes.text
