@@ -61,12 +61,11 @@ async def test_a_knowledge_question_is_delegated_and_answered_briefly(tmp_path: 
     result = await play("knowledge-question", tmp_path)
     assert result.error is None
     assert all(check.passed for check in result.checks), result.checks
-    assert sequence(result, {"task_submitted", "result", "task_answer", "floor_spoken"}) == [
-        "task_submitted",
-        "result",
-        "task_answer",
-        "floor_spoken",
-    ]
+    flow = sequence(result, {"task_submitted", "result", "task_answer", "floor_spoken"})
+    # the thinker's result and the responder taking it are two readers of one stream: any order
+    assert flow[0] == "task_submitted"
+    assert sorted(flow[1:3]) == ["result", "task_answer"]
+    assert flow[3:] == ["floor_spoken"]
     answer = [s for s in result.record.said_by("agent") if s.kind == "result"]
     assert len(answer) == 1
     assert "vegan" in answer[0].text.lower()
