@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt clean
+.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -59,6 +59,15 @@ bench-worker: $(STAMP)
 ## bench-stt: offline Whisper, short context vs 30 s window: time and word error rate (~1 min)
 bench-stt: $(STAMP)
 	$(BIN)/python -m bench.offline_stt
+
+## bench-interruptions: backchannels and barge-ins said over a long answer in offline calls (~10 min)
+bench-interruptions: $(STAMP)
+	$(BIN)/python -m bench.interruptions
+
+## bench-phrasings: booking language understood by the offline demo brains, as text and as Whisper hears it (~1 min)
+bench-phrasings: $(STAMP)
+	$(BIN)/python -m bench.phrasings
+	$(BIN)/python -m bench.phrasings --voice
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

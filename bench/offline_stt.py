@@ -12,6 +12,10 @@ simulator's caller voice and transcribed two ways by the same loaded model, in t
 For each: the time per line (median of ``--repeat`` runs, p50/max over lines) and the word error
 rate against the text that was spoken (numbers written as digits count as errors, so the rate is
 pessimistic the same way for both).
+
+**Spelled names**: surnames spelled letter by letter ("N, G, U, Y, E, N."), transcribed plain and
+primed with :data:`responder.listening.SPELLING_PROMPT` (what tandem does after the agent asked
+for a spelling), and read back by :func:`shared.names.spelled_name`: how many come back right.
 """
 
 from __future__ import annotations
@@ -31,10 +35,17 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from responder.listening import SPELLING_PROMPT
 from responder.offline import HibariTTS, WhisperSTT
 from responder.pcm import resample
+from shared.names import spelled_name
 from simulator.voice import CallerVoice
 
+SPELLED_NAMES = (
+    "Nguyen", "Patel", "Okafor", "Dubois", "Rivera", "Kowalczyk", "Siobhan", "Moreau",
+    "Lindqvist", "Achebe", "Tanaka", "Fitzgerald", "Oyelaran", "Schmidt", "Bianchi", "Nakamura",
+)  # fmt: skip
+"""Surnames to spell (none of them in the prompt)."""
 SCENARIOS = Path(__file__).resolve().parent.parent / "profiles" / "restaurant" / "scenarios"
 EXTRA_LINES = (
     "I'd like to book a table for six people next Thursday at half past seven please.",
@@ -102,8 +113,9 @@ def run(repeat: int) -> dict[str, Any]:
     return {
         "short_context": measure(whisper._transcribe, clips, repeat),
         "window_30s": measure(
-            lambda audio, lang: whisper._transcribe_windows(model, audio, lang), clips, repeat
+            lambda audio, lang: whisper._transcribe_windows(model, audio, lang, None), clips, repeat
         ),
+        "spelled_names": spelled_names(whisper, voice),
         "seconds_of_speech": round(sum(len(c) for c in clips.values()) / 16_000, 1),
         "machine": {
             "cpus": os.cpu_count(),
@@ -113,12 +125,32 @@ def run(repeat: int) -> dict[str, Any]:
     }
 
 
+def spelled_names(whisper: WhisperSTT, voice: CallerVoice) -> dict[str, Any]:
+    """Each of :data:`SPELLED_NAMES` spelled, transcribed plain and primed; names read back."""
+    heard: dict[str, list[tuple[str, str]]] = {"plain": [], "primed": []}
+    for name in SPELLED_NAMES:
+        audio = resample(voice.render(", ".join(name.upper()) + "."), 24_000, 16_000) / 32768.0
+        for way, prompt in (("plain", None), ("primed", SPELLING_PROMPT)):
+            text, _confidence = whisper._transcribe(audio.astype(np.float32), "en", prompt)
+            heard[way].append((name, text))
+    return {
+        way: {
+            "right": sum(spelled_name(text) == name for name, text in pairs),
+            "names": len(pairs),
+            "heard": [text for _name, text in pairs],
+        }
+        for way, pairs in heard.items()
+    }
+
+
 def render(result: dict[str, Any]) -> str:
     """A plain-text table."""
     rows = [f"{'':15} {'p50':>7} {'max':>7} {'WER':>6}"]
     for name in ("short_context", "window_30s"):
         r = result[name]
         rows.append(f"{name:15} {r['p50_ms']:>5}ms {r['max_ms']:>5}ms {r['wer']:>6.3f}")
+    for way, r in result["spelled_names"].items():
+        rows.append(f"spelled names, {way}: {r['right']}/{r['names']} read back right")
     machine = result["machine"]
     rows.append(
         f"{result['short_context']['lines']} lines, {result['seconds_of_speech']} s of speech; "

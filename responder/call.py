@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, ModelSettings, RunContext, stt
-from livekit.agents.llm import RawFunctionTool
+from livekit.agents.llm import ChatMessage, RawFunctionTool
+from livekit.agents.voice import SpeechHandle
 from redis.asyncio import Redis
 
-from responder.backchannel import is_backchannel
+from responder.backchannel import Verdict, classify
 from responder.delegation import Delegator
 from responder.floor import FloorArbiter, Priority, Utterance
 from responder.latency import LatencyHistory
@@ -106,28 +107,106 @@ class TandemAgent(Agent):
     async def stt_node(
         self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
     ) -> AsyncIterator[stt.SpeechEvent | str]:
-        """The session's speech-to-text (cascade profiles), minus backchannels said over the
-        agent: "mm-hm" while the agent speaks neither interrupts it nor starts a reply (a pause
-        the VAD already made is resumed by the framework's false-interruption timer)."""
-        events = Agent.default.stt_node(self, audio, model_settings)
-        async for event in events:
-            if isinstance(event, stt.SpeechEvent) and self._over_agent_backchannel(event):
-                continue
+        """The session's speech-to-text (cascade profiles), with caller speech said over the
+        agent judged by :func:`responder.backchannel.classify` (its words, how long it was, how
+        sure the transcript is). A backchannel ("mm-hm", however Whisper spells it) neither
+        interrupts the agent nor starts a reply, and a pause the VAD already made for it ends at
+        once; a barge-in goes on to the session, which stops the agent and answers it."""
+        overlapped: SpeechHandle | None = None  # the agent speech the caller started over
+        async for event in Agent.default.stt_node(self, audio, model_settings):
+            if isinstance(event, stt.SpeechEvent):
+                if event.type is stt.SpeechEventType.START_OF_SPEECH:
+                    overlapped = self._agent_speech()
+                elif self._backchannel_over_agent(event, overlapped):
+                    continue
             yield event
 
-    def _over_agent_backchannel(self, event: stt.SpeechEvent) -> bool:
-        if event.type not in (
-            stt.SpeechEventType.FINAL_TRANSCRIPT,
-            stt.SpeechEventType.INTERIM_TRANSCRIPT,
+    def _agent_speech(self) -> SpeechHandle | None:
+        """The agent's speech now (playing, paused by the caller, or about to play), if any."""
+        speech = self.session.current_speech
+        return speech if speech is not None and not speech.done() else None
+
+    def _backchannel_over_agent(
+        self, event: stt.SpeechEvent, overlapped: SpeechHandle | None
+    ) -> bool:
+        """True if ``event`` transcribes a backchannel said over the agent's speech: still
+        playing, or ``overlapped`` (what the caller started to speak over) unless it ended
+        with a question, which the caller's words may answer. Calls :attr:`on_backchannel` and
+        resumes a paused speech for a final one."""
+        if (
+            event.type
+            not in (stt.SpeechEventType.FINAL_TRANSCRIPT, stt.SpeechEventType.INTERIM_TRANSCRIPT)
+            or not event.alternatives
         ):
             return False
-        text = event.alternatives[0].text if event.alternatives else ""
-        speech = self.session.current_speech
-        if speech is None or speech.done() or not is_backchannel(text):
+        if self._agent_speech() is None and not _statement(overlapped):
             return False
-        if event.type is stt.SpeechEventType.FINAL_TRANSCRIPT:
-            self.on_backchannel(text)
+        verdict = judge_overlap(event.alternatives[0])
+        if event.type is not stt.SpeechEventType.FINAL_TRANSCRIPT:
+            return verdict.backchannel
+        if verdict.barge_in:
+            return False
+        self.on_backchannel(event.alternatives[0].text)
+        _resume_paused_speech(self.session)
         return True
+
+
+def judge_overlap(heard: stt.SpeechData) -> Verdict:
+    """:func:`~responder.backchannel.classify` on a transcript of caller speech over the agent,
+    with its duration (``start_time``/``end_time``, when the STT gives them) and confidence
+    (when it gives one)."""
+    duration = heard.end_time - heard.start_time if heard.end_time > heard.start_time else None
+    verdict = classify(
+        heard.text,
+        duration_s=duration,
+        confidence=heard.confidence if heard.confidence > 0 else None,
+    )
+    log.debug(
+        "caller spoke over the agent",
+        extra={
+            "backchannel": verdict.backchannel,
+            "reason": verdict.reason,
+            "duration_s": duration,
+            "confidence": heard.confidence,
+        },
+    )
+    return verdict
+
+
+def _statement(speech: SpeechHandle | None) -> bool:
+    """``speech`` exists and did not end with a question."""
+    if speech is None:
+        return False
+    said = " ".join(
+        item.text_content or ""
+        for item in speech.chat_items
+        if isinstance(item, ChatMessage) and item.role == "assistant"
+    )
+    return not said.rstrip().endswith("?")
+
+
+def _resume_paused_speech(session: AgentSession[Any]) -> None:
+    """Resume the agent's speech now if the session paused it for caller speech that turned
+    out to be a backchannel, rather than after the false-interruption timeout (1.5 s after the
+    caller stopped): the framework's own resume, started at once (the agent's state, its audio,
+    the ``agent_false_interruption`` event). Until the session's VAD has seen the end of that
+    speech it would pause again, so then it waits for that. This reaches into livekit-agents'
+    ``AgentActivity`` (1.8.9, pinned); should that change, the timeout still resumes."""
+    activity = getattr(session, "_activity", None)
+    start_resume = getattr(activity, "_start_false_interruption_timer", None)
+    if getattr(activity, "_paused_speech", None) is None or not callable(start_resume):
+        return
+    if session.user_state == "speaking":
+        loop = asyncio.get_running_loop()
+        # after the session's own end-of-speech handling, which arms the slow timer
+        session.once("user_state_changed", lambda _ev: loop.call_soon(_resume_now, session))
+        return
+    start_resume(0.0)
+
+
+def _resume_now(session: AgentSession[Any]) -> None:
+    if session.user_state != "speaking":
+        _resume_paused_speech(session)
 
 
 class Call:
@@ -167,6 +246,7 @@ class Call:
             metrics=self.metrics,
             agent=lambda: session.current_agent,
             conversation=self._conversation,
+            slow_tools=frozenset(t.name for t in services.registry if t.latency == "slow"),
         )
         persona = services.profile.persona
         self.agent = TandemAgent(

@@ -111,8 +111,11 @@ class DelegateTools:
         context.speech_handle.add_done_callback(
             lambda handle: self._desk.response_finished(task, handle)
         )
-        old = self._desk.tasks.by_number(replaces) if replaces is not None else None
-        stopped = old.number if old is not None and old.replaced_by == task.number else None
+        # the task it stopped: the one the model named, or the fragment the caller's turn
+        # finished (responder.delegation.Delegator.continued_task)
+        stopped = next(
+            (t.number for t in self._desk.tasks.all() if t.replaced_by == task.number), None
+        )
         await context.update(prompts.task_started(task.number, stopped), silent=True)
 
     async def cancel_request(self, raw_arguments: dict[str, Any], context: RunContext[Any]) -> str:

@@ -14,7 +14,9 @@ The pieces, each in its own module:
 context), stops the ones the caller corrects (``replaces_task``) or drops (cancelled on the bus,
 pending lines withdrawn, anything they still produce discarded), follows the session's event
 stream and advances the turn epoch on every committed caller turn. A plain barge-in changes none
-of this: backend work goes on.
+of this: backend work goes on. A caller turn that only finishes the previous one's sentence
+("a table for um…" (pause) "…four people on Saturday") replaces the task the fragment started,
+whatever the model asked for: the fragment's answer is never said and counts as superseded.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from responder.latency import LatencyHistory
 from responder.metrics import CallMetrics
 from responder.task_events import ContextOwner, TaskEventApplier
 from responder.tasks import DelegatedTask, TaskBook, TaskState
+from responder.turns import CONTINUATION_TASK_AGE_S, caller_turns, continues, joined
 from shared.bus import SessionLink
 from shared.config import ResponderSettings
 from shared.errors import WireFormatError
@@ -59,6 +62,7 @@ class Delegator:
         metrics: CallMetrics,
         agent: Callable[[], ContextOwner],
         conversation: Callable[[], Sequence[ContextTurn]] = tuple,
+        slow_tools: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``agent``: the session's current agent; ``conversation``: the call's turns so far
@@ -69,10 +73,16 @@ class Delegator:
         self._settings = settings
         self._metrics = metrics
         self._conversation = conversation
+        self._agent = agent
         self._clock = clock
         self._book = TaskBook(metrics)
         self._fillers = FillerScheduler(
-            floor=floor, history=history, settings=settings, metrics=metrics, clock=clock
+            floor=floor,
+            history=history,
+            settings=settings,
+            metrics=metrics,
+            slow_tools=slow_tools,
+            clock=clock,
         )
         self._events = TaskEventApplier(
             book=self._book,
@@ -126,7 +136,13 @@ class Delegator:
         call_id: str = "",
         arguments: str = "{}",
     ) -> DelegatedTask:
-        """Submit ``request`` to the thinker (superseding task ``replaces``); returns the task."""
+        """Submit ``request`` to the thinker (superseding task ``replaces``); returns the task.
+
+        A request that continues the previous caller turn's fragment (see
+        :meth:`continued_task`) replaces that fragment's task, fragment and rest as one."""
+        if replaces is None and (fragment := self.continued_task()) is not None:
+            replaces, request = fragment.number, joined(fragment.request, request)
+            self._metrics.emit("turn_continued", task=fragment.number)
         s = self._settings
         with _tracer.start_as_current_span("responder.delegate", attributes={"tier": tier}):
             expected = await self._history.expected(f"tier:{tier}")
@@ -148,7 +164,7 @@ class Delegator:
             tier=tier,
             call_id=call_id or task_request.task_id,
             arguments=arguments,
-            expected_wait_s=expected if expected is not None else s.default_wait_s,
+            expected_wait_s=expected if expected is not None else _default_wait(s, tier),
             submitted_at=self._clock(),
         )
         old = self._book.by_number(replaces) if replaces is not None else None
@@ -164,6 +180,28 @@ class Delegator:
             await self.stop(old, TaskState.SUPERSEDED, f"superseded by task {task.number}")
         self._fillers.watch(task, turn_ended_at)
         return task
+
+    def continued_task(self) -> DelegatedTask | None:
+        """The task the previous caller turn started, when the latest turn carries that turn's
+        words on (:func:`responder.turns.continues`: "a table for um…" then "…four people on
+        Saturday") and its answer has not been said: still running, or answered and waiting for
+        the floor. None otherwise."""
+        unsaid = [
+            task
+            for task in self._book.all()
+            if task.epoch == self.epoch - 1
+            and self._clock() - task.submitted_at <= CONTINUATION_TASK_AGE_S
+            and (task.running or (task.relevant and self._waiting_for_floor(task)))
+        ]
+        if not unsaid:
+            return None
+        said = caller_turns(self._agent().chat_ctx.items)
+        if len(said) < 2 or not continues(said[-2], said[-1]):
+            return None
+        return unsaid[-1]
+
+    def _waiting_for_floor(self, task: DelegatedTask) -> bool:
+        return any(task.task_id in utterance.task_ids for utterance in self._floor.pending)
 
     async def stop(self, task: DelegatedTask, state: TaskState, reason: str) -> None:
         """End ``task`` for the caller (``SUPERSEDED`` or ``CANCELLED``): nothing more of it is
@@ -195,3 +233,8 @@ class Delegator:
             except (WireFormatError, ConnectionError, OSError):
                 log.warning("event stream interrupted; resuming", exc_info=True)
                 await asyncio.sleep(0.2)
+
+
+def _default_wait(settings: ResponderSettings, tier: str) -> float:
+    """What a task of ``tier`` is expected to take before its history says."""
+    return settings.default_planning_wait_s if tier == "strong" else settings.default_wait_s

@@ -3,11 +3,13 @@
 For each task, from the end of the model's acknowledgement (or, if the model delegated silently,
 a short acknowledgement said for it):
 
-* the first filler is due when the wait is expected to outlast ``filler_threshold_s`` (the
-  tier's measured history, see :func:`responder.masking.first_filler_delay`), or sooner once a
-  tool known to be slow has started;
+* the first filler is due when the silence reaches ``filler_threshold_s``, unless the answer is
+  expected by then (the tier's measured history, or its default before there is any: see
+  :func:`responder.masking.first_filler_delay`), or sooner once a tool known to be slow (by its
+  history, or its declared latency) has started;
 * further fillers every ``filler_interval_s``, at most ``max_fillers``, each worded from the
-  thinker's latest progress line and never the same line twice in a row;
+  thinker's latest progress line, or the caller's request before there is one, and never the same
+  line twice in a row;
 * at ``patience_s`` after submission one honest late notice, after which no filler is said
   (it would only repeat it).
 
@@ -92,9 +94,13 @@ class FillerScheduler:
         history: LatencyHistory,
         settings: ResponderSettings,
         metrics: CallMetrics,
+        slow_tools: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``slow_tools``: the tools declared slow (``latency="slow"``), expected to take
+        ``slow_tool_wait_s`` until their own history says otherwise."""
         self._floor = floor
+        self._slow_tools = slow_tools
         self._history = history
         self._settings = settings
         self._metrics = metrics
@@ -180,11 +186,13 @@ class FillerScheduler:
             return
         threshold = self._settings.filler_threshold_s
         expected_tool = await self._history.expected(f"tool:{task.tool}")
+        if expected_tool is None and task.tool in self._slow_tools:
+            expected_tool = self._settings.slow_tool_wait_s
         if expected_tool is not None and expected_tool > threshold:
             plan.hurry(task.tool_started_at + threshold)
 
     def _post_filler(self, task: DelegatedTask, turn_ended_at: float | None) -> None:
-        text = self._writer.filler(task.progress)
+        text = self._writer.filler(task.progress, task.request)
 
         def spoken(_: Utterance) -> None:
             self._metrics.emit("filler", task=task.number, text=text)

@@ -7,8 +7,10 @@ Rules it enforces:
   idle (the framework's ``wait_for_idle``: no speech playing or queued, no caller speech, no end
   of turn in flight) and then asks for speech with no await in between;
 * an utterance that is interrupted or dropped by a barge-in (the framework drops queued replies)
-  is kept and re-spoken when the floor is free again, unless it became stale meanwhile, the model
-  judged it already covered, or it was re-spoken :attr:`max_repeats` times;
+  is kept and re-spoken, whole, when the floor is free again (:data:`RETRY_NOTE`): whatever cut
+  it off, it is still owed unless it became stale meanwhile (superseded), the model's replies
+  since had said all of it (it answers with nothing: "covered"), or it was re-spoken
+  :attr:`max_repeats` times;
 * everything pending of the result class is coalesced into one utterance;
 * priority classes: a filler is only spoken when nothing better is waiting; ``URGENT`` (safety,
   session end) interrupts the agent's own speech and does not wait for the caller;
@@ -338,6 +340,16 @@ class FloorArbiter:
                 log.exception("floor listener failed")
 
 
+RETRY_NOTE = (
+    "\nYou were cut off before you finished saying this, and the caller is still owed it: say "
+    "it again now, whole, even if they talked about something else meanwhile (then say first "
+    "what it answers). Leave out only what your replies since then have already told them."
+)
+"""Added to an utterance said again after a barge-in cut it off. It was not superseded (a stale
+one is dropped, never re-said), so it is owed: whatever the caller said in between, a listening
+noise misheard as a turn or a question of their own, does not excuse the agent from it."""
+
+
 def compose_instructions(batch: list[Utterance]) -> str:
     """One instruction for the model covering every utterance in ``batch``."""
     retry = any(u.attempts > 1 for u in batch)
@@ -348,9 +360,5 @@ def compose_instructions(batch: list[Utterance]) -> str:
         listed = "\n".join(f"{n}. {part}" for n, part in enumerate(parts, 1))
         body = f"Cover all of these in one short, natural turn, most important first:\n{listed}"
     if retry:
-        body += (
-            "\nThe caller cut you off last time you started saying this. If your replies since "
-            "then already told them all of it, reply with nothing at all; otherwise say only "
-            "what they have not heard yet, briefly."
-        )
+        body += RETRY_NOTE
     return body

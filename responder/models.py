@@ -24,6 +24,8 @@ from livekit.agents import AgentSession, stt, tts, vad
 from livekit.plugins import openai
 from openai.types.realtime.realtime_audio_input_turn_detection import SemanticVad, ServerVad
 
+from responder.listening import transcript_prompt
+from responder.turns import CompletenessTurnDetector, audio_turn_detector, endpointing
 from shared.config import ResponderSettings, Settings
 from shared.errors import ConfigError
 from shared.profile import Profile, offline_factory
@@ -186,7 +188,11 @@ def cascade_tts(settings: Settings) -> tts.TTS[Any] | None:
 
 
 def session_options(r: ResponderSettings, profile: ProfileName = "realtime") -> dict[str, Any]:
-    """``AgentSession`` keyword arguments for turn taking, interruptions and idle nudges."""
+    """``AgentSession`` keyword arguments for turn taking, interruptions and idle nudges.
+
+    Local turn detection (the offline cascade, or ``turn_detection="local"``) waits longer when
+    the caller's words so far are unfinished ("a table for um..."), up to a cap: see
+    :mod:`responder.turns`."""
     turn_handling: dict[str, Any] = {
         "interruption": {
             "min_duration": r.min_interruption_s,
@@ -194,9 +200,12 @@ def session_options(r: ResponderSettings, profile: ProfileName = "realtime") -> 
             "false_interruption_timeout": 1.5,
         }
     }
-    if r.turn_detection == "local" or profile == "offline":
-        turn_handling["turn_detection"] = "vad"
-        turn_handling["endpointing"] = {"min_delay": r.endpointing_s}
+    if profile == "offline":  # the cascade transcribes as the caller speaks: weigh the words
+        turn_handling["turn_detection"] = CompletenessTurnDetector()
+        turn_handling["endpointing"] = endpointing(r.endpointing_s)
+    elif r.turn_detection == "local":  # no words before the turn ends: the audio model
+        turn_handling["turn_detection"] = audio_turn_detector()
+        turn_handling["endpointing"] = endpointing(r.endpointing_s)
     return {"turn_handling": turn_handling, "user_away_timeout": r.idle_nudge_s}
 
 
@@ -210,13 +219,21 @@ def build_session(
     """An ``AgentSession`` wired the tandem way (explicit VAD, turn options from settings).
 
     A non-streaming STT (Whisper) is wrapped in :class:`~responder.offline.SpeculativeSTT`, which
-    transcribes during the VAD's end-of-speech silence rather than after it."""
+    transcribes during the VAD's end-of-speech silence rather than after it. An STT that can be
+    primed (``primed(prompt)``: Whisper) is told what the caller is likely to say next
+    (:func:`responder.listening.transcript_prompt`: letters, after the agent asked for a
+    spelling)."""
     options = session_options(settings.responder, profile.name) | overrides
     if profile.stt is not None:
-        options["stt"] = _streaming(profile.stt, vad_model)
+        model = profile.stt
+        primed = getattr(model, "primed", None)
+        if callable(primed):
+            model = primed(lambda: transcript_prompt(session.history.items))
+        options["stt"] = _streaming(model, vad_model)
     if profile.tts is not None:
         options["tts"] = profile.tts
-    return AgentSession(llm=profile.llm, vad=vad_model, **options)
+    session: AgentSession[Any] = AgentSession(llm=profile.llm, vad=vad_model, **options)
+    return session
 
 
 def _streaming(model: stt.STT[Any], vad_model: vad.VAD) -> stt.STT[Any]:

@@ -4,6 +4,7 @@ around the agent profile's persona, and the lines said verbatim (greeting, goodb
 from __future__ import annotations
 
 from shared.profile import Profile
+from shared.wire import ResultKind
 
 RULES = """You are speaking with a caller on the phone: keep every reply short (one or two \
 sentences), warm and natural, with no lists, markdown or emoji. Say times, dates, prices and \
@@ -19,6 +20,12 @@ make up facts, prices, hours, availability or details you were not given.
 While a task runs, keep talking with the caller normally. If the caller corrects or changes a \
 request that is still running, call `delegate` again with the full corrected request and \
 `replaces_task` set to the old task number. If they no longer want it, call `cancel_request`.
+
+If the caller's words trail off unfinished (they stop on "um", "uh", "for", "to", "and", "the", \
+"I'd like to..."), they are still talking: wait, or say only "Mm-hm, go on?", and never \
+delegate half a sentence. When their next words finish that sentence ("...four people on \
+Saturday"), treat both parts as one request; if you already delegated the first part, call \
+`delegate` with the whole request and `replaces_task` set to that task's number.
 
 When you are asked to tell the caller a task's answer, use only the facts in that task's tool \
 output, in your own words. If the answer says the information is not available, say so plainly \
@@ -60,7 +67,9 @@ def goodbye_after_silence(profile: Profile) -> str:
 # that make the model speak a task's answer, early fact, delay or failure
 # (responder/task_events.py, responder/fillers.py). The offline brain and the test doubles
 # recognise some of these phrasings: "Task N started", "An early fact", "Follow-up",
-# "tool output with call id X.", "could not be finished", "taking longer than it should".
+# "tool output with call id X.", "has no answer", "needs a detail from the caller",
+# "could not be finished" (the only one that offers to try again), "cannot be done",
+# "taking longer than it should".
 
 DELEGATE_DESCRIPTION = (
     "Hand work you cannot do instantly to the back office: anything that needs a lookup, "
@@ -137,21 +146,56 @@ def _reintroduce(moved_on: bool) -> str:
     )
 
 
-def answer_instructions(
-    number: int, request: str, where: str, *, late: bool, moved_on: bool
-) -> str:
-    """Tell the caller a task's answer; ``late``: after they were told it was taking long (or
-    had failed); ``moved_on``: the caller has changed topic since asking."""
-    what = (
+def _follow_up(number: int, request: str, late: bool) -> str:
+    if not late:
+        return ""
+    return (
         f"Follow-up: the answer to task {number} ({request}) has arrived, after you told the "
-        "caller it was taking long. Tell them now, briefly."
+        "caller it was taking long. "
+    )
+
+
+def answer_instructions(
+    number: int,
+    request: str,
+    where: str,
+    *,
+    late: bool,
+    moved_on: bool,
+    kind: ResultKind = "answer",
+) -> str:
+    """Tell the caller a task's reply, as its ``kind`` asks: an answer in the model's own words;
+    for ``unknown``, plainly that the information isn't there, with an offer to take a message;
+    for ``needs_detail``, the one question it asks. Never an offer to try again: asking again
+    would get the same reply. ``late``: after the caller was told it was taking long (or had
+    failed); ``moved_on``: the caller has changed topic since asking."""
+    if kind == "unknown":
+        return (
+            f"{_follow_up(number, request, late)}Task {number} ({request}) has no answer: the "
+            f"back office does not have that information, or cannot do that. What it says is "
+            f"{where}. Tell the caller plainly, in one or two short sentences and in your own "
+            "words, that you don't have that information (or can't do that), and offer to take "
+            "a message. Do not offer to try again, and do not guess."
+            f"{_reintroduce(moved_on)}"
+        )
+    if kind == "needs_detail":
+        return (
+            f"{_follow_up(number, request, late)}Task {number} ({request}) needs a detail from "
+            f"the caller first. Its question is {where}. Say briefly any fact it gives, then ask "
+            "the caller for exactly the detail it asks for, in one short question, and nothing "
+            "else; do not offer to try again. When they answer, call `delegate` again with the "
+            "whole request and the detail they gave."
+            f"{_reintroduce(moved_on)}"
+        )
+    what = (
+        f"{_follow_up(number, request, late)}Tell them now, briefly."
         if late
         else f"Task {number} ({request}) is done."
     )
     return (
         f"{what} Its answer is {where}. Tell the caller the answer now in your own words, "
-        "briefly and naturally, using only the facts in it. If it needs a decision from the "
-        f"caller, ask for it.{_reintroduce(moved_on)}"
+        "briefly and naturally, using only the facts in it. If it needs a decision or a detail "
+        f"from the caller, ask for it.{_reintroduce(moved_on)}"
     )
 
 
@@ -172,11 +216,30 @@ def late_notice_instructions(number: int, request: str) -> str:
     )
 
 
-def failure_instructions(number: int, request: str, *, expired: bool, moved_on: bool) -> str:
-    """Tell the caller a task could not be done (``expired``: it ran out of time)."""
-    reason = "it ran out of time" if expired else "the system it needs had a problem"
+def failure_instructions(
+    number: int,
+    request: str,
+    *,
+    expired: bool,
+    moved_on: bool,
+    retryable: bool = True,
+    reason: str = "",
+) -> str:
+    """Tell the caller a task could not be done. Only a failure that may go away (``expired``:
+    it ran out of time; ``retryable``: the thinker says another try may work) comes with an offer
+    to try again; any other is said as something that can't be done (``reason``: the thinker's
+    own words for why, if it gave any)."""
+    if expired or retryable:
+        why = "it ran out of time" if expired else "the system it needs had a problem"
+        return (
+            f"Task {number} ({request}) could not be finished: {why}. Tell the caller honestly "
+            "in one short sentence that you could not get that done just now, and offer to try "
+            f"again. Do not guess an answer.{_reintroduce(moved_on)}"
+        )
+    why = f" (the back office says: {reason!r})" if reason else ""
     return (
-        f"Task {number} ({request}) could not be finished: {reason}. Tell the caller honestly "
-        "in one short sentence that you could not get that done just now, and offer to try "
-        f"again. Do not guess an answer.{_reintroduce(moved_on)}"
+        f"Task {number} ({request}) cannot be done{why}. Tell the caller honestly, in one short "
+        "sentence and in your own words, that you can't get that done, and offer to take a "
+        "message or help with something else. Do not offer to try again: it would fail the same "
+        f"way. Do not guess an answer.{_reintroduce(moved_on)}"
     )

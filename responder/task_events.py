@@ -6,9 +6,14 @@ the conversation and to what the agent says next.
   tools hurry the first filler; tool durations feed the latency history);
 * ``partial`` / ``result``: the text is appended to the conversation as the task's tool output
   (``<call_id>_partial_N`` / ``<call_id>_result``; the session instructions are never
-  rewritten), then the floor is asked to have the model say it. A result ends the task;
+  rewritten), then the floor is asked to have the model say it, as the result's ``kind`` asks:
+  an answer; "I don't have that information" with an offer to take a message (``unknown``); or
+  the question for the missing detail (``needs_detail``). A result ends the task, and none of
+  its kinds is followed by an offer to try again: asking again would get the same reply;
 * ``error`` / ``expired``: the task failed; pending lines about it are withdrawn and the caller
-  gets one honest message with an offer to try again;
+  gets one honest message. Only a failure that may go away (``expired``, or an ``error`` the
+  thinker marks ``retryable``) comes with an offer to try again; any other is said as something
+  that can't be done;
 * ``cancelled``: the thinker stopped it; nothing is said.
 
 Events of a task the caller corrected or dropped are counted and discarded, never spoken.
@@ -118,9 +123,12 @@ class TaskEventApplier:
         elif isinstance(event, PartialEvent):
             await self._partial(task, event.text)
         elif isinstance(event, ResultEvent):
-            await self._result(task, event.text)
-        elif isinstance(event, ErrorEvent | ExpiredEvent):
-            self._failed(task, expired=isinstance(event, ExpiredEvent))
+            await self._result(task, event)
+        elif isinstance(event, ExpiredEvent):
+            self._failed(task, expired=True)
+        elif isinstance(event, ErrorEvent):
+            reason = event.message if event.code == "failed" else ""
+            self._failed(task, retryable=event.retryable, reason=reason)
         elif isinstance(event, CancelledEvent):
             self._book.transition(task, TaskState.CANCELLED, reason=event.reason)
 
@@ -153,7 +161,7 @@ class TaskEventApplier:
             stale=lambda: not task.relevant or task.state is TaskState.ANSWERED,
         )
 
-    async def _result(self, task: DelegatedTask, text: str) -> None:
+    async def _result(self, task: DelegatedTask, event: ResultEvent) -> None:
         late = task.late_notice_given or task.state is TaskState.FAILED
         if not self._book.transition(task, TaskState.ANSWERED, reason="result"):
             return  # a second answer to the same task: the first one stands
@@ -162,19 +170,36 @@ class TaskEventApplier:
         await self._history.record(f"tier:{task.tier}", now - task.submitted_at)
         # an early fact not yet spoken is covered by the full answer
         self._floor.withdraw(lambda u: task.task_id in u.task_ids and u.kind == "result")
-        where = await self._insert_output(task, "_result", text)
+        where = await self._insert_output(task, "_result", event.text)
         instructions = prompts.answer_instructions(
-            task.number, task.request, where, late=late, moved_on=self._moved_on(task)
+            task.number,
+            task.request,
+            where,
+            late=late,
+            moved_on=self._moved_on(task),
+            kind=event.kind,
         )
         self._post(task, "result", instructions, stale=lambda: not task.relevant)
 
-    def _failed(self, task: DelegatedTask, *, expired: bool) -> None:
+    def _failed(
+        self,
+        task: DelegatedTask,
+        *,
+        expired: bool = False,
+        retryable: bool = False,
+        reason: str = "",
+    ) -> None:
         outcome = "expired" if expired else "failed"
         if not self._book.transition(task, TaskState.FAILED, outcome=outcome):
             return  # it had already ended
         self._floor.withdraw(lambda u: task.task_id in u.task_ids)
         instructions = prompts.failure_instructions(
-            task.number, task.request, expired=expired, moved_on=self._moved_on(task)
+            task.number,
+            task.request,
+            expired=expired,
+            retryable=retryable,
+            reason=reason,
+            moved_on=self._moved_on(task),
         )
         self._post(
             task,

@@ -182,14 +182,33 @@ class ResponderSettings(BaseSettings):
         9.0, gt=0, le=600, description="Wait after which the caller is told a task runs long."
     )
     filler_threshold_s: float = Field(
-        1.2, ge=0, le=30, description="Expected waits above this get a filler line."
+        1.0,
+        ge=0,
+        le=30,
+        description="Silence after the acknowledgement (while a task runs) that a filler ends, "
+        "unless the answer is expected by then; beyond 1 s a caller hears dead air.",
     )
     filler_interval_s: float = Field(
         4.0, gt=0, le=60, description="Silence between two fillers while a task still runs."
     )
     max_fillers: int = Field(3, ge=0, le=20, description="Fillers per task at most.")
     default_wait_s: float = Field(
-        2.5, gt=0, le=120, description="Expected wait of a task before any history exists."
+        2.5,
+        gt=0,
+        le=120,
+        description="Expected wait of a lookup (fast tier) task before any history of it exists.",
+    )
+    default_planning_wait_s: float = Field(
+        6.0,
+        gt=0,
+        le=300,
+        description="Expected wait of a planning (strong tier) task before any history exists.",
+    )
+    slow_tool_wait_s: float = Field(
+        3.0,
+        gt=0,
+        le=120,
+        description="Expected run time of a tool declared slow before any history of it exists.",
     )
     max_repeats: int = Field(
         2, ge=0, le=10, description="Times an interrupted result is re-spoken at most."

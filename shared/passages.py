@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+|\n+")
 _STOP_WORDS = (
-    "about and are can could does for has have hello know like need please tell that the "
-    "their there this want what when where which will with would you your"
+    "about and any anything are can could does for has have hello know like need please some "
+    "tell that the their there this want what when where which will with would you your"
 )
 _STOP_STEMS = {word[:4] for word in _STOP_WORDS.split()}
 _FOCUS_WEIGHT = 2

@@ -15,9 +15,17 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+)
 
 from shared.errors import WireFormatError
 
@@ -159,12 +167,30 @@ class PartialEvent(_Event):
     text: str = Field(max_length=4000)
 
 
+ResultKind: TypeAlias = Literal["answer", "unknown", "needs_detail"]
+"""What kind of answer a result is: ``answer`` (facts that answer the request), ``unknown`` (the
+thinker does not have that information, or cannot do that here: nothing to retry) or
+``needs_detail`` (it needs a detail only the caller can give; the text asks for it)."""
+RESULT_KINDS: frozenset[str] = frozenset(get_args(ResultKind))
+
+
+def _known_kind(value: object) -> object:
+    """A kind this reader does not know (one added later within version 1) reads as an answer,
+    which is what a reader that predates the field makes of every result."""
+    return value if isinstance(value, str) and value in RESULT_KINDS else "answer"
+
+
 class ResultEvent(_Event):
     """The answer: facts for the responder to say, plus structured data."""
 
     type: Literal["result"] = "result"
     text: str = Field(max_length=8000)
     data: dict[str, JsonValue] = Field(default_factory=dict)
+    kind: Annotated[ResultKind, BeforeValidator(_known_kind)] = Field(
+        "answer",
+        description="What kind of answer the text is (added in wire version 1; readers take a "
+        "kind they do not know as 'answer').",
+    )
 
 
 class ErrorEvent(_Event):

@@ -107,7 +107,7 @@ async def evaluate(
 
 async def judge_run(client: AsyncAnthropic, model: str, run: RunResult, console: Console) -> None:
     """Claude's yes/no verdict per goal of the finished call, added to its metrics."""
-    transcript = [(s.who, s.text) for s in sorted(run.record.speech, key=lambda s: s.start)]
+    transcript = [(s.who, s.heard_text) for s in sorted(run.record.speech, key=lambda s: s.start)]
     verdicts = await judge_call(
         client, model, goals=run.scenario.goals, transcript=transcript, final=True
     )

@@ -109,7 +109,9 @@ class ScriptedCaller:
     # -- moments -----------------------------------------------------------------------------
 
     async def _moment(self, step: Step) -> None:
-        if step.action in ("say", "silence_s"):
+        if step.action == "say" and step.after_caller_ms is not None:
+            await self._moment_after_caller(step.after_caller_ms)
+        elif step.action in ("say", "silence_s"):
             await self._moment_done(step.after_silence_ms)
         elif step.action == "correct":
             await self._moment_mid_task(step.after_silence_ms)
@@ -128,6 +130,11 @@ class ScriptedCaller:
             else:
                 silent_since = None
             await asyncio.sleep(_POLL_S)
+
+    async def _moment_after_caller(self, pause_ms: int) -> None:
+        """``pause_ms`` after the caller's last line ended (at once before the first line)."""
+        if self._last_turn_end is not None:
+            await asyncio.sleep(max(0.0, self._last_turn_end + pause_ms / 1000 - time.monotonic()))
 
     async def _moment_mid_task(self, silence_ms: int) -> None:
         submitted = self._agent.tasks_submitted()

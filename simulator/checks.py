@@ -1,5 +1,16 @@
 """A scenario's outcome checks, evaluated against what really happened: the bookings in the
-restaurant's store (the same Redis the tools wrote), what the agent said and the call's events."""
+restaurant's store (the same Redis the tools wrote), what the agent said and the call's events.
+
+What the agent said is every stretch of its audio with the text of the message it played (see
+:mod:`simulator.record`), lines cut off by the caller included. The two text checks read a
+cut-off line each on its safe side, since where the cut fell in the text is only estimated:
+
+- ``agent_never_said`` reads the whole text of every line the agent started, so a stale answer
+  that began to play and was cut off is caught even if the cut came before the matching words;
+- ``agent_mentioned`` reads what was heard: complete lines, and of a cut-off line the share of its
+  text that played (:attr:`~simulator.record.Speech.heard_text`), so words the caller never
+  heard do not count.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +64,9 @@ def evaluate(
     bookings: Sequence[dict[str, Any]],
 ) -> list[CheckResult]:
     """Each check's result, in the scenario's order."""
-    agent_lines = [s.text for s in record.said_by("agent") if s.text]
+    agent = record.said_by("agent")
+    started = [(s.text, s.interrupted) for s in agent if s.text]
+    heard = [(s.heard_text, s.interrupted) for s in agent if s.heard_text]
     live = [b for b in bookings if b.get("status", "confirmed") != "cancelled"]
     results: list[CheckResult] = []
     for check in checks:
@@ -66,15 +79,15 @@ def evaluate(
         elif check.no_duplicate_bookings is not None:
             results.append(_no_duplicates(live))
         elif check.agent_mentioned is not None:
-            results.append(_mentioned(check.agent_mentioned, agent_lines))
+            results.append(_mentioned(check.agent_mentioned, heard))
         elif check.agent_never_said is not None:
             pattern = re.compile(check.agent_never_said, re.IGNORECASE)
-            said = [line for line in agent_lines if pattern.search(line)]
+            said = next((line for line in started if pattern.search(line[0])), None)
             results.append(
                 CheckResult(
                     f"agent never said /{check.agent_never_said}/",
-                    not said,
-                    f"said: {said[0]!r}" if said else "never said",
+                    said is None,
+                    f"said: {_quote(said)}" if said else "never said",
                 )
             )
         elif check.events is not None:
@@ -119,14 +132,20 @@ def _no_duplicates(live: Sequence[dict[str, Any]]) -> CheckResult:
     return CheckResult("no booking made twice", not twice, detail)
 
 
-def _mentioned(what: str, lines: Sequence[str]) -> CheckResult:
+def _mentioned(what: str, lines: Sequence[tuple[str, bool]]) -> CheckResult:
     pattern = {"time": _CLOCK_TIME, "date": _DAY}.get(what) or re.compile(what, re.IGNORECASE)
-    hit = next((line for line in lines if pattern.search(line)), None)
+    hit = next((line for line in lines if pattern.search(line[0])), None)
     return CheckResult(
         f"agent mentioned {what if what in ('time', 'date') else f'/{what}/'}",
         hit is not None,
-        f"in: {hit!r}" if hit else "never said",
+        f"in: {_quote(hit)}" if hit else "never said",
     )
+
+
+def _quote(line: tuple[str, bool]) -> str:
+    """A line as the check's detail shows it: quoted, and marked if it was cut off."""
+    text, cut_off = line
+    return f"{text!r} (cut off)" if cut_off else repr(text)
 
 
 def _in_order(wanted: Sequence[str], events: Sequence[dict[str, Any]]) -> CheckResult:

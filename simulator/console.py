@@ -113,6 +113,14 @@ def run_table(result: RunResult) -> Table:
                 f"first audio, {kind.replace('_', ' ')}",
                 f"p50 {_ms(figures['p50'])}  p95 {_ms(figures['p95'])}  (n={figures['n']})",
             )
+    for kind, figures in m["first_answer_s"].items():
+        if figures:
+            table.add_row(
+                f"first relevant answer, {kind.replace('_', ' ')}",
+                f"p50 {_ms(figures['p50'])}  p95 {_ms(figures['p95'])}  (n={figures['n']})",
+            )
+    if m["unanswered_delegated"]:
+        table.add_row("[red]delegated turns never answered[/]", str(m["unanswered_delegated"]))
     filler = m["first_filler_s"]
     table.add_row("first filler", f"p50 {_ms(filler['p50'])}" if filler else "none needed")
     table.add_row("dead air", f"{m['dead_air_s']:.2f} s")
@@ -130,7 +138,8 @@ def run_table(result: RunResult) -> Table:
 
 
 def eval_table(rows: Sequence[dict[str, Any]]) -> Table:
-    """One row per scenario of an evaluation (see :func:`simulator.evaluate.scenario_row`)."""
+    """One row per scenario of an evaluation (see :func:`simulator.evaluate.scenario_row`);
+    *answer* is the time to the first relevant answer of delegated turns."""
     table = Table(title="tandem eval")
     for column in (
         "scenario",
@@ -139,6 +148,8 @@ def eval_table(rows: Sequence[dict[str, Any]]) -> Table:
         "direct p50/p95",
         "ack p50/p95",
         "after barge-in p50",
+        "answer p50/p95",
+        "answer after barge-in p50/p95",
         "talk-over",
         "stale",
         "dup",
@@ -153,6 +164,8 @@ def eval_table(rows: Sequence[dict[str, Any]]) -> Table:
             _pair(row["first_audio_s"].get("direct")),
             _pair(row["first_audio_s"].get("delegated")),
             _single(row["first_audio_s"].get("after_interruption")),
+            _pair(row["first_answer_s"].get("delegated")),
+            _pair(row["first_answer_s"].get("after_interruption")),
             str(row["talk_over"]),
             str(row["stale_suppressed"]),
             str(row["duplicate_results"]),

@@ -38,7 +38,7 @@ from simulator.caller import AgentSpeech, CallerLine, ScriptedCaller, StepTimeou
 from simulator.checks import CheckResult, evaluate, read_bookings
 from simulator.judge import JudgeError, all_settled, judge_call
 from simulator.persona import PersonaCaller, PersonaError
-from simulator.record import CallRecord, Speech, TaskSpan
+from simulator.record import FLOOR_KINDS, AgentAudio, CallRecord, Speech, agent_speech, task_spans
 from simulator.scenario import Scenario, Step
 from simulator.stack import Stack, running_thinker
 from simulator.timeline import render_timeline
@@ -56,15 +56,6 @@ PERSONA_PAUSE_MS = 700
 HangUp = Literal["persona", "goals_settled", "max_turns"]
 """Why a persona call ended: the persona hung up, the judge settled every goal, or the persona
 said its :data:`MAX_PERSONA_TURNS` lines."""
-
-_AGENT_KINDS = {
-    "ack": "ack",
-    "filler": "filler",
-    "result": "result",
-    "late_notice": "notice",
-    "failure": "notice",
-    "nudge": "nudge",
-}
 
 
 @dataclass
@@ -92,6 +83,8 @@ class _Spoken:
     kind: str
     ended_at: float | None = None
     interrupted: bool = False
+    played_s: float | None = None
+    synthesized_s: float | None = None
 
 
 @dataclass
@@ -130,7 +123,7 @@ class CallWatch:
     def _on_floor(self, what: str, utterance: Any) -> None:
         # a requested utterance names the next agent speech; one that settles first had none
         requested = what == "requested"
-        self._floor_kind = _AGENT_KINDS.get(utterance.kind, utterance.kind) if requested else None
+        self._floor_kind = FLOOR_KINDS.get(utterance.kind, utterance.kind) if requested else None
 
     def _on_segment(self, event: str, segment: PlayedSegment) -> None:
         if event == "started" and segment.started_at is not None:
@@ -141,6 +134,8 @@ class CallWatch:
                 if spoken.segment == segment.index:
                     spoken.ended_at = segment.ended_at
                     spoken.interrupted = segment.interrupted
+                    spoken.played_s = segment.samples_played / segment.sample_rate
+                    spoken.synthesized_s = segment.samples_captured / segment.sample_rate
 
 
 @dataclass(frozen=True)
@@ -215,7 +210,7 @@ async def run_call(
         call.metrics.listeners.append(
             lambda e: emit("responder", str(e["event"]), **_without(e, "t", "event"))
         )
-        _follow_session(call.session, emit)
+        _follow_session(call.session, emit, clock)
         caller = ScriptedCaller(mic, watch, voice, on_line=lambda line: _caller_line(line, emit))
         clock.start()
         recorder = CallRecorder(mic, speaker, start_time=clock.origin)
@@ -364,6 +359,9 @@ class _Clock:
     def at_wall_ms(self, ms: int) -> float:
         return ms / 1000 - self.wall_origin
 
+    def at_wall(self, seconds: float) -> float:
+        return seconds - self.wall_origin
+
 
 def _settings_for(base: Settings, prefix: str) -> Settings:
     """The call's settings: its own bus prefix, so runs never see each other's bookings."""
@@ -374,7 +372,6 @@ _SESSION_EVENTS: tuple[EventTypes, ...] = (
     "user_input_transcribed",
     "user_state_changed",
     "agent_state_changed",
-    "speech_created",
     "function_tools_executed",
     "metrics_collected",
     "agent_false_interruption",
@@ -383,8 +380,17 @@ _SESSION_EVENTS: tuple[EventTypes, ...] = (
 )
 
 
-def _follow_session(session: AgentSession[Any], emit: Callable[..., None]) -> None:
-    """Every session event of interest, as JSON (what cannot be serialised is its repr)."""
+def _follow_session(session: AgentSession[Any], emit: Callable[..., None], clock: _Clock) -> None:
+    """Every session event of interest, as JSON (what cannot be serialised is its repr), plus
+    what ties each stretch of agent audio to its text (see :mod:`simulator.record`):
+
+    - ``speech_created`` with ``speech``, the speech's id;
+    - ``speech_done``: a speech finished; ``messages``, the ids of the agent messages it stored,
+      and whether it was ``interrupted``;
+    - ``conversation_item_added`` for each agent message: ``id``, ``text`` (for a cut-off
+      message, what LiveKit kept of it), ``interrupted``, and ``spoke_at`` / ``spoke_until``, when
+      its first audio frame played and when it stopped speaking, on the call clock.
+    """
 
     def forward(name: EventTypes) -> Callable[[Any], None]:
         def on_event(event: Any) -> None:
@@ -395,8 +401,42 @@ def _follow_session(session: AgentSession[Any], emit: Callable[..., None]) -> No
 
         return on_event
 
+    def on_speech(event: Any) -> None:
+        handle = event.speech_handle
+        data = {"speech": handle.id, "source": event.source, "user_initiated": event.user_initiated}
+        emit("session", "speech_created", data=data)
+
+        def done(_: Any) -> None:
+            messages = [
+                item.id
+                for item in handle.chat_items
+                if getattr(item, "type", None) == "message" and item.role == "assistant"
+            ]
+            data = {"speech": handle.id, "messages": messages, "interrupted": handle.interrupted}
+            emit("session", "speech_done", data=data)
+
+        handle.add_done_callback(done)
+
+    def on_item(event: Any) -> None:
+        item = event.item
+        if getattr(item, "type", None) != "message" or item.role != "assistant":
+            return
+        metrics = item.metrics or {}
+        started, stopped = metrics.get("started_speaking_at"), metrics.get("stopped_speaking_at")
+        data = {
+            "id": item.id,
+            "role": "assistant",
+            "text": item.text_content or "",
+            "interrupted": bool(item.interrupted),
+            "spoke_at": None if started is None else round(clock.at_wall(started), 3),
+            "spoke_until": None if stopped is None else round(clock.at_wall(stopped), 3),
+        }
+        emit("session", "conversation_item_added", data=data)
+
     for name in _SESSION_EVENTS:
         session.on(name, forward(name))
+    session.on("speech_created", on_speech)
+    session.on("conversation_item_added", on_item)
 
 
 def _caller_line(line: CallerLine, emit: Callable[..., None]) -> None:
@@ -437,51 +477,36 @@ def _build_record(
                 line.step.text,
                 "backchannel" if line.step.action == "backchannel" else "line",
                 interrupted=u.cancelled,
+                heard=round(u.samples_sent / len(u.samples), 3) if len(u.samples) else 1.0,
             )
         )
-    messages = [
-        e for e in events if e["event"] == "message" and e.get("role") == "agent" and e.get("text")
-    ]
-    used: set[int] = set()
-    chunks = watch.speaker.recorded_chunks
-    for spoken in watch.spoken:
-        # audio paused by a barge-in stays "playing" until the framework cuts it: the speech
-        # really ended with its last sample
-        until = spoken.ended_at or end
-        heard = [c.end for c in chunks if spoken.started_at - 0.01 <= c.start <= until]
-        start, stop = clock.at(spoken.started_at), clock.at(max(heard, default=until))
-        text = ""
-        for index, message in enumerate(messages):
-            if index not in used and start <= message["t"] <= stop + 2.0:
-                used.add(index)
-                text = str(message["text"])
-                break
-        speech.append(Speech("agent", start, stop, text, spoken.kind, spoken.interrupted))
-    record = CallRecord(scenario.name, duration, speech, _tasks(events, requests, duration))
+    speech += agent_speech(_agent_audio(watch, clock, end), events)
+    record = CallRecord(scenario.name, duration, speech, task_spans(events, requests, duration))
     record.marks = marks_for(record, events)
     return record
 
 
-def _tasks(
-    events: list[dict[str, Any]], requests: dict[int, str], duration: float
-) -> list[TaskSpan]:
-    spans: dict[int, dict[str, Any]] = {}
-    for e in events:
-        number = e.get("task")
-        if e["event"] == "task_submitted" and isinstance(number, int):
-            spans[number] = {"submitted": e["t"], "ended": None, "outcome": "open"}
-        elif isinstance(number, int) and number in spans and spans[number]["ended"] is None:
-            if e["event"] == "task_answer" and e.get("final"):
-                spans[number].update(ended=e["t"], outcome="answered")
-            elif e["event"] == "task_failed":
-                spans[number].update(ended=e["t"], outcome=str(e.get("outcome", "failed")))
-            elif e["event"] == "task_stopped":
-                spans[number].update(ended=e["t"], outcome=str(e.get("state", "cancelled")))
-    return [
-        TaskSpan(n, requests.get(n, ""), s["submitted"], s["ended"], s["outcome"])
-        for n, s in sorted(spans.items())
-        if s["submitted"] <= duration
-    ]
+def _agent_audio(watch: CallWatch, clock: _Clock, end: float) -> list[AgentAudio]:
+    """Each playback segment of the agent on the call clock, ending with its last sample."""
+    chunks = watch.speaker.recorded_chunks
+    found: list[AgentAudio] = []
+    for spoken in watch.spoken:
+        # audio paused by a barge-in stays "playing" until the framework cuts it: the speech
+        # really ended with its last sample
+        until = spoken.ended_at or end
+        mine = [c for c in chunks if spoken.started_at - 0.01 <= c.start <= until]
+        played = sum(c.end - c.start for c in mine)
+        found.append(
+            AgentAudio(
+                clock.at(spoken.started_at),
+                clock.at(max((c.end for c in mine), default=until)),
+                played_s=spoken.played_s if spoken.played_s is not None else played,
+                synthesized_s=spoken.synthesized_s if spoken.synthesized_s is not None else played,
+                interrupted=spoken.interrupted,
+                kind=spoken.kind,
+            )
+        )
+    return found
 
 
 def _write_artifacts(

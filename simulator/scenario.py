@@ -21,7 +21,9 @@ A scenario is a YAML file in a profile's ``scenarios/`` directory (the demo rest
 Steps, in order (each waits for its moment, then acts):
 
 - ``say``: wait until the agent is done (it answered since the caller's last line, has nothing
-  running or queued, and has been silent ``after_silence_ms``), then speak.
+  running or queued, and has been silent ``after_silence_ms``), then speak. With
+  ``after_caller_ms`` it waits for nothing but that long after the caller's own last line ended:
+  a pause mid-sentence ("a table for, um…" (1.6 s) "…four of us on Saturday").
 - ``barge_in``: speak ``after_agent_ms`` into the agent's next speech (it interrupts);
   ``during: answer`` waits for speech that delivers a task's answer.
 - ``backchannel``: like ``barge_in`` but a listening noise ("mm-hm") that must not interrupt.
@@ -65,6 +67,9 @@ class Step(_Strict):
     """``say``/``correct``/``silence_s``: agent silence to wait for first."""
     after_agent_ms: Annotated[int, Field(ge=0, le=30_000)] = 800
     """``barge_in``/``backchannel``: how far into the agent's next speech to start."""
+    after_caller_ms: Annotated[int, Field(ge=0, le=30_000)] | None = None
+    """``say``: speak this long after the caller's previous line ended, whatever the agent
+    does (the caller pausing mid-sentence); ``after_silence_ms`` is then not used."""
     during: Literal["any", "answer"] = "any"
     """``barge_in``/``backchannel``: any agent speech, or only one that delivers a task's
     answer."""
@@ -81,6 +86,8 @@ class Step(_Strict):
         text = getattr(self, actions[0])
         if isinstance(text, str) and not text.strip():
             raise ValueError(f"'{actions[0]}' needs the words the caller says")
+        if self.after_caller_ms is not None and actions[0] != "say":
+            raise ValueError("'after_caller_ms' is for a 'say' step")
         return self
 
     @property

@@ -224,7 +224,7 @@ def _draw_speech(ax: Axes, speech: list[Speech], pt_per_s: float) -> None:
         width = max(s.end - s.start, 0.0)
         style = speech_style(s)
         _bar(ax, s.start, width, _LANE_Y[s.who], _BAR_HEIGHT, style, cut=s.interrupted)
-        _label(ax, s.start, width, _LANE_Y[s.who], s.text, pt_per_s)
+        _label(ax, s.start, width, _LANE_Y[s.who], s.heard_text, pt_per_s)
 
 
 def _draw_tasks(ax: Axes, tasks: list[TaskSpan], call_end: float, pt_per_s: float) -> None:

@@ -97,15 +97,23 @@ def _entries(record: CallRecord) -> list[_Entry]:
 
 
 def _speech_line(speech: Speech) -> str:
-    """``**[00:03.2 → 00:05.9] Caller:** *(filler)* text *(cut off)*``."""
+    """``**[00:03.2 → 00:05.9] Caller:** *(filler)* text *(cut off)* ~~unheard rest~~``.
+
+    A cut-off line shows what was heard, then the rest of what was being said struck through
+    (where the cut fell is estimated from the audio that played: see :mod:`simulator.record`).
+    """
     tags = []
     if speech.who == "caller" and speech.kind == "backchannel":
         tags.append("*(backchannel)*")
     elif speech.who == "agent" and speech.kind not in _PLAIN_AGENT_KINDS:
         tags.append(f"*({_inline(speech.kind)})*")
-    words = [*tags, _inline(speech.text)] if speech.text.strip() else tags
+    heard = speech.heard_text if speech.interrupted else speech.text
+    words = [*tags, _inline(heard)] if heard.strip() else tags
     if speech.interrupted:
         words.append("*(cut off)*")
+        rest = _one_line(speech.text[len(heard) :])
+        if rest:
+            words.append(f"~~{_inline(rest)}~~")
     stamp = f"[{clock(speech.start)} → {clock(speech.end)}]"
     return " ".join([f"**{stamp} {speech.who.capitalize()}:**", *words])
 

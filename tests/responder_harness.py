@@ -62,6 +62,8 @@ def honest_notices(request: ReplyRequest) -> Reply | None:
     instructions = request.instructions or ""
     if "could not be finished" in instructions:
         return Reply(Say("Sorry, I could not get that done just now. Shall I try again?"))
+    if "cannot be done" in instructions:
+        return Reply(Say("Sorry, I can't get that done. Can I take a message?"))
     if "taking longer than it should" in instructions:
         return Reply(Say("This is taking a little longer. I will tell you as soon as I have it."))
     return None

@@ -22,7 +22,7 @@ import pytest
 from redis.asyncio import Redis
 
 from profiles.restaurant.facts import RESTAURANT
-from shared.profile import Profile, load_profile
+from shared.profile import Profile, find_profile, load_profile
 from tests.tool_helpers import restaurant_profile, write_profile
 from tools import ToolContext, ToolError, ToolResult, ToolStore, invoke
 from tools.builtin import knowledge
@@ -139,6 +139,70 @@ async def test_a_question_the_knowledge_does_not_answer_is_an_error(
         assert result.is_error, query
         assert "nothing in Trattoria Tandem's information answers that" in result.content
         assert "take a message" in result.content
+
+
+@pytest.mark.parametrize(
+    ("profile_id", "query"),
+    [
+        ("restaurant", "do you have live music on Fridays?"),
+        ("restaurant", "can I bring my own wine?"),  # "wine" is on the menu; bringing it is not
+        ("restaurant", "do you have hot yoga classes?"),
+        ("restaurant", "are there showers?"),
+        ("restaurant", "can I smoke on the terrace?"),  # the terrace is, smoking is not
+        ("restaurant", "is there a dress code?"),
+        ("harbor_bikes", "do you have live music?"),
+        ("harbor_bikes", "do you have hot yoga?"),
+        ("harbor_bikes", "are there showers for cyclists?"),
+        ("harbor_bikes", "can I bring my dog?"),
+        ("harbor_bikes", "can I bring my dog into the shop?"),  # "shop" is everywhere
+        ("harbor_bikes", "do you have a student discount?"),
+    ],
+)
+async def test_a_passage_about_something_else_is_never_returned(
+    make_ctx: ContextFactory, profile_id: str, query: str
+) -> None:
+    profile = find_profile(profile_id)
+    result = await invoke(search_knowledge, make_ctx(profile=profile), {"query": query})
+    assert result.is_error, result.content
+    assert result.content.startswith(f"nothing in {profile.name}'s information answers that")
+
+
+@pytest.mark.parametrize(
+    ("profile_id", "query", "heading"),
+    [
+        ("restaurant", "can I bring my dog?", "Dogs and pets"),
+        ("restaurant", "when do you close tonight?", "Opening hours"),
+        ("restaurant", "how much is a glass of wine?", "Menu and prices"),
+        ("restaurant", "do you have high chairs?", "Children"),
+        ("restaurant", "what are your prices?", "Menu and prices"),  # only generic words
+        ("harbor_bikes", "do you fix flat tires?", "Repair and tune-up prices"),  # "tyre"
+        ("harbor_bikes", "do you fix scooters?", "What we don't repair"),
+        ("harbor_bikes", "do you rent tandems?", "Bike rentals"),
+        ("harbor_bikes", "where can I park?", "Parking and getting here"),
+    ],
+)
+async def test_a_question_the_knowledge_answers_gets_its_section(
+    make_ctx: ContextFactory, profile_id: str, query: str, heading: str
+) -> None:
+    profile = find_profile(profile_id)
+    result = await invoke(search_knowledge, make_ctx(profile=profile), {"query": query})
+    assert not result.is_error, result.content
+    assert f"{heading}\n" in result.content
+
+
+def test_relevance_weighs_what_the_question_is_about() -> None:
+    index = knowledge.knowledge_index(restaurant_profile())
+    assert index is not None
+    assert knowledge.topic_terms("a birthday party for 20 people tonight") == {
+        "birthday",
+        "party",
+        "peopl",
+    }  # numbers and "tonight" are details, not the subject
+    found = knowledge.relevant_sections(index, "birthday party for 20 people")
+    assert "Private events" in [index.sections[p].heading for p, _ in found]
+    assert all(share > knowledge.MIN_COVERAGE for _, share in found)
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    assert knowledge.relevant_sections(index, "hello") == []  # nothing asked about
 
 
 async def test_an_empty_query_is_an_error(make_ctx: ContextFactory) -> None:

@@ -30,7 +30,7 @@ from tests.fakes.anthropic import (
     Turn,
 )
 from tests.tool_helpers import friday_next_week
-from thinker.claude_brain import ClaudeBrain
+from thinker.claude_brain import SYSTEM_PROMPT, ClaudeBrain, read_kind
 from thinker.handler import ThinkerHandler
 from thinker.metrics import ThinkerMetrics
 from tools import ToolRegistry
@@ -296,3 +296,72 @@ async def test_cancelling_mid_tool_skips_the_side_effect_not_yet_started(
         await t.fake.wait_until(lambda: t.fake.request(0).outcome == "client_disconnected")
         assert "book_table" not in t.tool_starts
         assert not await redis.keys(f"*bookings*day:{FRIDAY}*")
+
+
+# --- what kind of reply: the tag Claude starts it with ------------------------------------------
+
+
+async def test_a_tagged_reply_becomes_a_result_of_that_kind_without_the_tag(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(
+            Turn.call("search_knowledge", {"query": "live music"}),
+            Turn.say(
+                "[unknown] Trattoria Tandem's information says nothing about live music.",
+                delta_delay_s=0.01,
+            ),
+            Turn.say("[needs_detail] Which day, and for how many people?"),
+            Turn.call("current_time", {"place": "Lisbon"}),
+            Turn.say("[ answer ]We open at noon. Sunday is lunch only.", delta_delay_s=0.01),
+            Turn.say("We open at noon."),  # no tag: an answer
+        )
+        music = await t.ask("do you have live music on Fridays?")
+        table = await t.ask("I'd like to book a table")
+        tagged = await t.ask("when do you open?")
+        untagged = await t.ask("when do you open?")
+        fed_back = t.fake.request(1).messages[-1]["content"][0]
+    assert fed_back["is_error"] is True  # nothing to look up: Claude is told so
+    results = [events[-1] for events in (music, table, tagged, untagged)]
+    assert all(isinstance(r, ResultEvent) for r in results)
+    assert [(r.kind, r.text) for r in results if isinstance(r, ResultEvent)] == [
+        ("unknown", "Trattoria Tandem's information says nothing about live music."),
+        ("needs_detail", "Which day, and for how many people?"),
+        ("answer", "We open at noon. Sunday is lunch only."),
+        ("answer", "We open at noon."),
+    ]
+    # "I don't know" is no early fact; an answer's first sentence is, without its tag
+    assert [e.type for e in music] == ["started", "result"]
+    assert [getattr(e, "text", "") for e in tagged if e.type == "partial"] == ["We open at noon."]
+
+
+async def test_a_reply_tagged_failed_is_a_failure_worth_another_try(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with thinker(redis, settings) as t:
+        t.fake.enqueue(
+            Turn.call("get_weather", {"city": "Lisbon"}),
+            Turn.say("[failed] The weather service did not answer."),
+        )
+        events = await t.ask("what's the weather in Lisbon?")
+    final = events[-1]
+    assert isinstance(final, ErrorEvent)
+    assert (final.code, final.retryable) == ("failed", True)
+    assert final.message == "The weather service did not answer."
+    assert "partial" not in [e.type for e in events]
+
+
+def test_the_kind_is_read_from_the_tag_however_claude_spaces_it() -> None:
+    assert read_kind("[unknown] No idea.") == ("unknown", "No idea.")
+    assert read_kind("  [Needs detail]  Which day?") == ("needs_detail", "Which day?")
+    assert read_kind("[needs-details] Which day?") == ("needs_detail", "Which day?")
+    assert read_kind("[FAILED] Down.") == ("failed", "Down.")
+    assert read_kind("Open at noon. [answer]") == ("answer", "Open at noon.")
+    assert read_kind("[sic] Open [at] noon.") == ("answer", "[sic] Open [at] noon.")
+    assert read_kind("[unknown]") == ("unknown", "")
+
+
+def test_the_system_prompt_asks_for_the_tags_and_never_for_a_retry_offer() -> None:
+    for tag in ("[answer]", "[unknown]", "[needs_detail]", "[failed]"):
+        assert tag in SYSTEM_PROMPT
+    assert "Never ask the caller to try again" in SYSTEM_PROMPT

@@ -92,10 +92,11 @@ def test_the_plan_starts_after_the_acknowledgement_and_from_the_expected_wait(
     long_wait, short_wait = task(expected_wait_s=3.0), task(expected_wait_s=0.5)
     long_wait.acknowledged_at = short_wait.acknowledged_at = 1.0
     assert scheduler.plan(long_wait).next_filler == pytest.approx(1.0 + 1.2)
-    # expected to be over 0.5 s after submission: a filler only once it overruns by 1.2 s
-    assert scheduler.plan(short_wait).next_filler == pytest.approx(1.0 + 1.2)
+    # expected to be over 0.5 s after submission: a filler only if it is still running a short
+    # grace after the silence became noticeable
+    assert scheduler.plan(short_wait).next_filler == pytest.approx(1.0 + 1.2 + 0.2)
     short_wait.acknowledged_at = 0.2
-    assert scheduler.plan(short_wait).next_filler == pytest.approx(0.2 + 0.3 + 1.2)
+    assert scheduler.plan(short_wait).next_filler == pytest.approx(0.2 + 1.2 + 0.2)
     assert scheduler.plan(long_wait).patience_at == 9.0
 
 
@@ -175,6 +176,33 @@ async def test_a_slow_tool_starting_brings_the_first_filler_forward(rig: Rig) ->
     assert rig.floor.pending == []
     await rig.at(1.3, t)
     assert rig.floor.kinds() == ["filler"]
+
+
+async def test_a_tool_declared_slow_brings_the_first_filler_forward_before_any_history(
+    redis: Redis,
+) -> None:
+    now = [0.0]
+    floor = FakeFloor()
+    scheduler = FillerScheduler(
+        floor=floor,
+        history=LatencyHistory(redis, Keys(f"fresh{id(floor)}")),  # no history at all
+        settings=SETTINGS,
+        metrics=CallMetrics(),
+        slow_tools=frozenset({"slow_lookup"}),
+        clock=lambda: now[0],
+    )
+    rig = Rig(scheduler, floor, CallMetrics(), TaskBook(CallMetrics()), now, scheduler._history)
+    t = task(expected_wait_s=0.5)
+    rig.book.add(t)
+    scheduler.watch(t, turn_ended_at=None)
+    scheduler.response_finished(t, SAID_ACK)
+    t.tool, t.tool_started_at = "slow_lookup", 0.1
+    await rig.at(0.1, t)
+    await rig.at(1.2, t)
+    assert floor.pending == []
+    await rig.at(1.3, t)
+    assert floor.kinds() == ["filler"]  # not at 1.6 s, the tier's expectation
+    await scheduler.aclose()
 
 
 async def test_a_silent_delegation_is_acknowledged_for_the_model_once(rig: Rig) -> None:

@@ -13,15 +13,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from profiles.restaurant.thinker_brain import (
-    RestaurantBrain,
-    parse_date,
-    parse_name,
-    parse_party_size,
-    parse_time,
-)
+from profiles.restaurant.language import parse_date, parse_name, parse_party_size, parse_time
+from profiles.restaurant.thinker_brain import DONT_KNOW, RestaurantBrain
 from profiles.restaurant.tools import BOOKING_TOOLS, find_booking
-from shared.bus import TaskFailed, TaskOutcome
+from shared.bus import TaskOutcome
 from shared.wire import ContextTurn, TaskRequest
 from tests.tool_helpers import make_context, restaurant_profile
 from thinker.brain import BrainContext
@@ -69,15 +64,20 @@ class Desk:
         *,
         confirmed: bool = False,
         earlier: tuple[str, ...] = (),
+        conversation: tuple[tuple[str, str], ...] = (),
         tools: tuple[str, ...] | None = None,
     ) -> TaskOutcome:
+        """Ask ``request``; ``earlier`` are the caller's earlier turns, ``conversation`` the
+        whole conversation before it as (role, text)."""
+        turns = [ContextTurn(role="caller", text=text) for text in earlier]
+        turns += [ContextTurn(role=role, text=text) for role, text in conversation]
         task = TaskRequest.create(
             session_id="call-1",
             request=request,
             epoch=0,
             timeout_s=30,
             confirmed=confirmed,
-            context=tuple(ContextTurn(role="caller", text=text) for text in earlier),
+            context=tuple(turns),
             tools=tools,
         )
         allowed = {name: t for name, t in TOOLS.items() if tools is None or name in tools}
@@ -273,6 +273,111 @@ async def test_a_booking_is_cancelled_only_once_confirmed(desk: Desk) -> None:
     assert desk.calls == ["book_table", "find_booking", "cancel_booking"]
 
 
+# --- booking language and names (issue 14) ------------------------------------------------------
+
+
+async def test_realistic_booking_language_is_checked_as_a_booking(desk: Desk) -> None:
+    outcome = await desk.ask("And you fit six of us in around half past seven on Friday?")
+    assert desk.arguments == [{"party_size": 6, "date": FRIDAY, "time": "19:30"}]
+    assert outcome.data["intent"] == "book"
+    assert outcome.kind == "needs_detail"
+    assert outcome.text.endswith("To book it I still need the name for the booking.")
+
+
+async def test_an_availability_question_is_checked_the_same_way(desk: Desk) -> None:
+    outcome = await desk.ask("Is their room for a party of 8 on Friday at half 7?")
+    assert desk.arguments == [{"party_size": 8, "date": FRIDAY, "time": "19:30"}]
+    assert outcome.data["intent"] == "availability"
+
+
+async def test_a_common_name_is_read_back_without_spelling(desk: Desk) -> None:
+    outcome = await desk.ask("We're four on Friday around 8. The name is Miller.")
+    assert outcome.text.endswith(
+        "Booking it needs the caller's confirmation of the details: a table for 4 on Friday "
+        "27 November at 20:00, under the name Miller."
+    )
+    assert outcome.kind == "answer"
+
+
+async def test_an_unusual_or_misheard_name_is_spelled_before_booking(desk: Desk) -> None:
+    heard = "A table for two on Friday night at eight please, the name's Akafur."
+    asked = await desk.ask(heard)
+    assert asked.text.endswith("Before booking, the name needs spelling: Akafur.")
+    assert asked.kind == "needs_detail"
+    spell = "Good news: a table for 2 is free. Could you spell the name for me, please?"
+    spelled = await desk.ask("It's okay AFOR.", conversation=(("caller", heard), ("agent", spell)))
+    assert spelled.text.endswith(
+        "a table for 2 on Friday 27 November at 20:00, under the name Okafor."
+    )
+    read_back = "Good news: a table for 2 is free. Shall I book it under the name Okafor?"
+    booked = await desk.ask(
+        "Yes, go ahead. It's okay AFOR.",
+        confirmed=True,
+        conversation=(
+            ("caller", heard),
+            ("agent", spell),
+            ("caller", "It's okay AFOR."),
+            ("agent", read_back),
+            ("caller", "Yes, please."),
+        ),
+    )
+    assert booked.text.startswith("Booked.")
+    assert desk.arguments[-1] == {
+        "party_size": 2, "date": FRIDAY, "time": "20:00", "name": "Okafor"
+    }  # fmt: skip
+    assert desk.calls == ["check_availability", "check_availability", "book_table"]
+
+
+async def test_the_spelling_is_asked_once(desk: Desk) -> None:
+    heard = "A table for two on Friday at eight under Kolsky."
+    spell = "Could you spell the name for me, please?"
+    outcome = await desk.ask("Kolsky.", conversation=(("caller", heard), ("agent", spell)))
+    assert outcome.text.endswith("under the name Kolsky.")
+
+
+async def test_a_bare_name_answers_what_name_is_it_under(desk: Desk) -> None:
+    first = "Do you have a table for 3 on Friday at half past 7?"
+    asked = "Good news: a table for 3 is free. What name is it under?"
+    outcome = await desk.ask("It's a lion.", conversation=(("caller", first), ("agent", asked)))
+    assert outcome.text.endswith("Before booking, the name needs spelling: Lion.")
+    common = await desk.ask("Brown, please.", conversation=(("caller", first), ("agent", asked)))
+    assert common.text.endswith("under the name Brown.")
+
+
+async def test_a_name_said_later_replaces_the_one_said_before(desk: Desk) -> None:
+    outcome = await desk.ask(
+        "No, it's Smith, S-M-I-T-H.",
+        conversation=(
+            ("caller", "Table for 2 on Friday at 8 under Miller."),
+            ("agent", "Good news. Shall I book it under the name Miller?"),
+        ),
+    )
+    assert outcome.text.endswith("under the name Smith.")
+
+
+async def test_a_booking_is_cancelled_by_name_and_day_once_confirmed(desk: Desk) -> None:
+    booked = await desk.ask("A table for 2 on Friday at 8pm, my name is Rui", confirmed=True)
+    reference = reference_in(booked.text)
+    request = "I can't make it on Friday any more, it's under Rui."
+    asked = await desk.ask(request)
+    assert asked.data["intent"] == "cancel"
+    assert asked.text.endswith("Cancelling it needs the caller's confirmation.")
+    done = await desk.ask(
+        f"Yes, go ahead. {request}",
+        confirmed=True,
+        conversation=(("caller", request), ("agent", f"{asked.text} Shall I cancel it?")),
+    )
+    assert done.text.startswith(f"Cancelled. Cancelled booking {reference}")
+    assert desk.calls == ["book_table", "find_booking", "cancel_booking"]
+
+
+async def test_a_booking_is_found_by_name_and_day(desk: Desk) -> None:
+    await desk.ask("A table for 2 on Friday at 8pm under the name Rui", confirmed=True)
+    found = await desk.ask("Did my reservation go through? Name's Rui, Friday.")
+    assert found.data["intent"] == "find"
+    assert "a table for 2 on Friday 27 November 2026 at 20:00, under the name Rui" in found.text
+
+
 # --- questions, the time, the bill, the weather -------------------------------------------------
 
 
@@ -361,9 +466,10 @@ async def test_two_questions_get_both_answers_and_the_first_early(desk: Desk) ->
     }
 
 
-async def test_anything_else_fails_with_something_to_say(desk: Desk) -> None:
-    with pytest.raises(TaskFailed, match="I can only help with the restaurant's bookings"):
-        await desk.ask("Sing me a song about the sea")
+async def test_anything_else_is_an_honest_unknown_not_a_failure(desk: Desk) -> None:
+    outcome = await desk.ask("Sing me a song about the sea")
+    assert outcome.kind == "unknown"
+    assert outcome.text == DONT_KNOW
     assert desk.calls == []
 
 
@@ -372,5 +478,11 @@ async def test_the_same_request_gets_the_same_answer(desk: Desk) -> None:
     first = await desk.ask(request)
     second = await desk.ask(request)
     assert first == second
-    assert first.data["intent"] == "book+knowledge"
+    assert first.data["intent"] == "availability+knowledge"
     assert first.text.startswith("Yes: a table for 2 is free on Friday 27 November at 19:30.")
+
+
+async def test_a_weekday_whose_time_has_passed_today_is_next_weeks(desk: Desk) -> None:
+    desk.brain = RestaurantBrain(desk.profile, clock=lambda: NOW.replace(hour=21))
+    await desk.ask("A table for 2 on Tuesday at 8pm under Miller")
+    assert desk.arguments == [{"party_size": 2, "date": "2026-12-01", "time": "20:00"}]

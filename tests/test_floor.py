@@ -1,15 +1,21 @@
 """The floor arbiter's rules, against a scripted stand-in for the session: it waits for the floor,
-coalesces results, keeps and re-speaks interrupted utterances (once per barge-in, never when
+coalesces results, keeps and re-speaks interrupted utterances whole (once per barge-in, never when
 stale), lets urgent guidance cut in, and lets fillers go only when nothing better waits."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from responder.floor import FloorArbiter, Priority, Utterance, compose_instructions
+from livekit.agents import llm
+
+from profiles.restaurant.front_desk import OFF_DOMAIN_LINE, FrontDeskBrain
+from responder import prompts
+from responder.floor import RETRY_NOTE, FloorArbiter, Priority, Utterance, compose_instructions
+from tests.tool_helpers import restaurant_profile
 
 
 @dataclass
@@ -121,7 +127,7 @@ async def test_an_interrupted_result_is_respoken_once_when_the_floor_frees_again
     assert len(session.requests) == 1  # not while the caller speaks
     session.idle.set()
     second = await session.next_request()
-    assert "cut you off" in second.instructions
+    assert second.instructions.endswith(RETRY_NOTE)
     second.finish()
     await asyncio.sleep(0.01)
     assert floor.stats.respoken == 1
@@ -202,14 +208,102 @@ async def test_a_pending_result_makes_fillers_moot_and_urgent_guidance_cuts_in()
     await floor.aclose()
 
 
-def test_composed_instructions_list_every_item_and_ask_to_skip_what_was_heard() -> None:
+def test_composed_instructions_list_every_item_and_ask_for_a_cut_one_again_whole() -> None:
     a, b = result("A is free."), result("B is booked.")
     assert compose_instructions([a]) == "A is free."
     both = compose_instructions([a, b])
     assert "1. A is free." in both
     assert "2. B is booked." in both
     a.attempts = 2
-    assert "reply with nothing" in compose_instructions([a])
+    again = compose_instructions([a])
+    assert again == "A is free." + RETRY_NOTE
+    assert "again now, whole" in again
+    assert "nothing" not in again  # it is owed: never an invitation to skip it
+
+
+async def test_an_answer_cut_off_by_a_misheard_noise_is_said_whole_after_the_reply_to_it() -> None:
+    """Issue 14: "mm-hm" over an answer heard as "Mama" cut it off and got "Sorry, I can only
+    help with..."; the answer was never delivered. The floor asks for it again once that reply
+    is over, and the offline front desk then says all of it."""
+    session = ScriptedSession()
+    floor = FloorArbiter(session, literal_speech=True)
+    floor.start()
+    hours = "We open at noon every day except Monday, and the kitchen closes at eleven."
+    where = prompts.answer_in_output("c1_result")
+    floor.post(
+        result(prompts.answer_instructions(1, "opening hours", where, late=False, moved_on=False))
+    )
+    first = await session.next_request()
+    session.idle.clear()  # "Mama": the caller's turn, then the agent's reply to it
+    first.finish(interrupted=True)
+    await asyncio.sleep(0.05)
+    assert len(session.requests) == 1
+    session.idle.set()
+    again = await session.next_request()
+    conversation = [
+        *delegated("c1", "opening hours"),
+        *answered("c1", hours),
+        llm.ChatMessage(role="assistant", content=["We open at noon every"], interrupted=True),
+        llm.ChatMessage(role="user", content=["Mama"]),
+        llm.ChatMessage(role="assistant", content=[OFF_DOMAIN_LINE]),
+        llm.ChatMessage(role="system", content=[again.instructions]),
+    ]
+    said = FrontDeskBrain(restaurant_profile()).decide(conversation).text
+    assert said.startswith("We open at noon every day except Monday")
+    assert "eleven" in said
+    again.finish()
+    await asyncio.sleep(0.01)
+    assert floor.stats.respoken == 1
+    assert floor.stats.spoken == 1
+    await floor.aclose()
+
+
+async def test_every_cut_result_is_said_again_until_the_limit_unless_it_went_stale() -> None:
+    session = ScriptedSession()
+    floor = FloorArbiter(session, literal_speech=False, max_repeats=2)
+    floor.start()
+    kept, dropped = result("Friday is free."), result("Saturday is free.")
+    superseded = False
+    dropped.is_stale = lambda: superseded
+    floor.post(kept)
+    floor.post(dropped)
+    first = await session.next_request()  # both, coalesced
+    superseded = True  # the caller corrected the Saturday request while being told
+    first.finish(interrupted=True)
+    second = await session.next_request()
+    assert "Friday is free." in second.instructions
+    assert "Saturday" not in second.instructions
+    second.finish(interrupted=True)  # cut off again: said a third time, the last
+    third = await session.next_request()
+    assert third.instructions == "Friday is free." + RETRY_NOTE
+    third.finish(interrupted=True)
+    await asyncio.sleep(0.05)
+    assert len(session.requests) == 3
+    assert floor.stats.stale_dropped == 1
+    assert floor.stats.abandoned == 1
+    await floor.aclose()
+
+
+def delegated(call_id: str, request: str) -> list[llm.ChatItem]:
+    """The ``delegate`` call that started task 1, as the front desk made it."""
+    return [
+        llm.FunctionCall(
+            call_id=call_id, name="delegate", arguments=json.dumps({"request": request})
+        ),
+        llm.FunctionCallOutput(
+            call_id=call_id, name="delegate", output="Task 1 started.", is_error=False
+        ),
+    ]
+
+
+def answered(call_id: str, text: str) -> list[llm.ChatItem]:
+    """The task's answer, as the responder inserts it into the conversation."""
+    return [
+        llm.FunctionCall(call_id=f"{call_id}_result", name="delegate", arguments="{}"),
+        llm.FunctionCallOutput(
+            call_id=f"{call_id}_result", name="delegate", output=text, is_error=False
+        ),
+    ]
 
 
 async def test_a_caller_turn_that_just_ended_is_answered_before_anything_is_injected() -> None:

@@ -286,3 +286,89 @@ def test_an_answer_is_said_in_whole_sentences_with_speakable_times() -> None:
 def test_listening_noises_are_backchannels_and_requests_are_not() -> None:
     assert all(is_backchannel(t) for t in ("Uh huh.", "Mm-hm", "Okay.", "Right, right.", "Yeah"))
     assert not any(is_backchannel(t) for t in ("", "Yes, book it.", "Okay, make it five."))
+
+
+# --- the restaurant's front desk: booking language and names (issue 14) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "heard",
+    [
+        "and you fit six of us in around half past seven on Saturday.",
+        "We're four Friday around 8.",
+        "Just me, lunchtime, around one.",
+        "Is their room for a party of 8?",
+    ],
+)
+def test_booking_language_is_delegated_as_a_booking(heard: str) -> None:
+    reply = decide([PERSONA, user(heard)])
+    assert reply.text == "Let me check that for you."
+    assert reply.calls == [("delegate", {"request": heard})]
+
+
+def test_any_question_to_the_restaurant_is_delegated_not_turned_away() -> None:
+    for heard in ("Do you have live music at all?", "Is there a dress code?"):
+        assert decide([PERSONA, user(heard)]).calls == [("delegate", {"request": heard})]
+
+
+SPELL = "Good news: a table for 2 is free on Friday the 11th at 8 pm. Could you spell the name for me, please?"  # noqa: E501
+
+
+@pytest.mark.parametrize("heard", ["It's okay AFOR.", "P-A-T-E-L", "Okafor.", "It's a lion."])
+def test_an_answer_to_a_question_about_the_booking_goes_to_the_thinker(heard: str) -> None:
+    items = [
+        PERSONA,
+        *delegated("c1", "A table for 2 on Friday at 8, the name's Akafur.", 1),
+        *answer("c1", "Yes: free. Before booking, the name needs spelling: Akafur."),
+        agent(SPELL),
+    ]
+    reply = decide([*items, user(heard)])
+    assert reply.text == "Thank you."
+    assert reply.calls == [("delegate", {"request": heard})]
+
+
+def test_a_plain_yes_or_goodbye_to_a_question_is_no_answer() -> None:
+    items = [PERSONA, agent("Good news: a table for 2 is free. What name is it under?")]
+    assert not decide([*items, user("Yes.")]).calls
+    assert decide([*items, user("Bye.")]).text == restaurant_profile().persona.goodbye
+
+
+def test_a_new_name_at_the_read_back_is_an_answer_and_a_yes_confirms() -> None:
+    items = [
+        PERSONA,
+        *delegated("c1", "A table for 2 on Friday at 8 under Garsha.", 1),
+        *answer("c1", "Yes: free."),
+        agent("Good news: a table for 2 is free. Shall I book it under the name Garsha?"),
+    ]
+    corrected = decide([*items, user("No, sorry, it's Garsha. G-A-R-C-I-A.")])
+    assert corrected.calls == [("delegate", {"request": "No, sorry, it's Garsha. G-A-R-C-I-A."})]
+    confirmed = decide([*items, user("Yes please.")])
+    assert confirmed.calls[0][1]["caller_confirmed"] is True
+
+
+def test_the_thinkers_spelling_request_is_said_as_a_host_asks() -> None:
+    said = speak_answer(
+        "Yes: a table for 2 is free on Friday 11 December at 20:00. Before booking, the name "
+        "needs spelling: Akafur.",
+        FrontDeskBrain.rewrites,
+    )
+    assert said == (
+        "Good news: a table for 2 is free on Friday the 11th at 8 pm. "
+        "Could you spell the name for me, please?"
+    )
+
+
+def test_a_spelling_said_over_the_question_replaces_the_task_that_asked() -> None:
+    items = [
+        PERSONA,
+        *delegated("c1", "A table for 2 on Friday at 8 under Ockever.", 1),
+        *answer("c1", "Yes: free. Before booking, the name needs spelling: Ockever."),
+        agent(SPELL, interrupted=True),
+    ]
+    reply = decide([*items, user("Sorry it's okay AFOR.")])
+    assert reply.calls == [("delegate", {"request": "Sorry it's okay AFOR.", "replaces_task": 1})]
+
+
+def test_one_booking_request_after_a_hello_is_acknowledged_as_one() -> None:
+    heard = "Hello? Could I book a table for six on Friday at quarter past seven under Ockever?"
+    assert decide([PERSONA, user(heard)]).text == "Let me check that for you."

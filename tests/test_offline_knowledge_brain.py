@@ -20,7 +20,13 @@ from shared.profile import Profile
 from shared.wire import TaskRequest
 from tests.tool_helpers import write_profile
 from thinker.brain import BrainContext
-from thinker.offline_brain import KnowledgeBrain, cant_offline, dont_have
+from thinker.offline_brain import (
+    TAKE_A_MESSAGE,
+    KnowledgeBrain,
+    cant_offline,
+    dont_have,
+    what_about,
+)
 from tools import ToolResult
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # Tuesday; 11:00 in Halifax, 15:00 in Lisbon
@@ -257,3 +263,32 @@ async def test_a_question_about_what_is_needed_is_not_taken_for_a_request(tmp_pa
     )
     answer = (await asker(studio).ask("Do I need to book a class in advance?")).text
     assert "just come ten minutes early" in answer
+
+
+# --- the kind of each outcome: nothing here is a failure to retry -------------------------------
+
+
+async def test_each_outcome_says_what_kind_it_is(bikes: Profile) -> None:
+    shop = asker(bikes)
+    answered = await shop.ask("Are you open on Saturday?")
+    unknown = await shop.ask("Do you have live music?")
+    offline = await shop.ask("Book me a tune-up for Friday morning.")
+    unclear = await shop.ask("Yes, please.")
+    assert [o.kind for o in (answered, unknown, offline, unclear)] == [
+        "answer",
+        "unknown",
+        "unknown",
+        "needs_detail",
+    ]
+    assert unclear.text == what_about(bikes) == "What would you like to know about Harbor Bikes?"
+    assert unclear.data["intent"] == "unclear"
+    for outcome in (unknown, offline):  # said plainly, with an offer to take a message
+        assert outcome.text.endswith(TAKE_A_MESSAGE)
+        assert "try again" not in outcome.text
+
+
+async def test_a_request_that_is_partly_answered_is_an_answer(bikes: Profile) -> None:
+    outcome = await asker(bikes).ask("Are you open on Sunday and do you have live music?")
+    assert outcome.kind == "answer"
+    assert outcome.text == f"Sunday: closed. {dont_have(bikes)}"
+    assert outcome.data["intent"] == "knowledge+unknown"

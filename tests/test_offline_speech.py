@@ -309,6 +309,38 @@ async def test_a_guess_made_in_a_mid_sentence_pause_is_dropped(utterance: Int16A
     assert float(events[-1].alternatives[0].text) == requests[1]
 
 
+async def test_a_transcript_says_where_its_speech_was_in_the_stream(utterance: Int16Array) -> None:
+    """Its start and end in seconds of the stream, the silence that ended it left out: how long
+    the caller spoke (responder.backchannel weighs it)."""
+    adapter = SpeculativeSTT(stt=DurationSTT([]), vad=silero.VAD.load(min_silence_duration=0.3))
+    spoken = voiced(utterance)
+    events = await stream_through(adapter, np.concatenate([silence(1.0), spoken, silence(1.0)]))
+
+    heard = events[-1].alternatives[0]
+    assert heard.start_time == pytest.approx(1.0, abs=0.2)
+    assert heard.end_time - heard.start_time == pytest.approx(len(spoken) / RATE, abs=0.25)
+
+
+@pytest.mark.parametrize(
+    ("line", "backchannel"),
+    [("Mm-hm.", True), ("Hmm.", True), ("Wait!", False), ("Do you have parking?", False)],
+)
+async def test_whisper_is_unsure_of_the_words_it_makes_of_murmurs(
+    whisper: WhisperSTT, silero_vad: vad.VAD, voice: HibariTTS, line: str, backchannel: bool
+) -> None:
+    """In the simulator's caller voice "mm-hm" comes back as "Mama" and "hmm" as "Who?", with
+    a confidence well under that of words heard ("Wait."): enough to tell them apart."""
+    from responder.call import judge_overlap
+    from simulator.voice import CallerVoice
+
+    said = voiced(CallerVoice(voice).render(line))
+    adapter = SpeculativeSTT(stt=whisper, vad=silero_vad)
+    events = await stream_through(adapter, np.concatenate([silence(0.5), said, silence(1.0)]))
+
+    heard = events[-1].alternatives[0]
+    assert judge_overlap(heard).backchannel is backchannel, (heard.text, heard.confidence)
+
+
 def test_a_bad_model_path_is_named_in_the_error(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
@@ -404,3 +436,26 @@ def test_render_is_plain_int16_at_24_khz(voice: HibariTTS) -> None:
     np.testing.assert_array_equal(audio, voice.render(UTTERANCE, seed=7))
     assert len(voice.render(UTTERANCE, speed=1.5)) < len(audio)
     assert len(voice.render("")) == 0
+
+
+@pytest.mark.parametrize("name", ["Nguyen", "Dubois", "Siobhan"])
+async def test_whisper_primed_after_a_spelling_request_hears_the_letters_of_a_spelled_name(
+    whisper: WhisperSTT, voice: HibariTTS, name: str
+) -> None:
+    """Unprimed, tiny.en runs spelled letters into words ("UBOIS.", "SIOBHAN."); primed as
+    tandem primes it after asking for a spelling, the letters come back and read as the name."""
+    from responder.listening import SPELLING_PROMPT
+    from shared.names import spelled_name
+    from simulator.voice import CallerVoice
+
+    said = frames_of(CallerVoice(voice).render(", ".join(name.upper()) + "."))
+    prompts: list[str | None] = []
+
+    def prompt() -> str | None:
+        prompts.append(SPELLING_PROMPT)
+        return SPELLING_PROMPT
+
+    event = await whisper.primed(prompt).recognize(said)
+
+    assert prompts == [SPELLING_PROMPT]  # asked as the utterance is transcribed
+    assert spelled_name(event.alternatives[0].text) == name, event.alternatives[0].text

@@ -113,7 +113,9 @@ def test_check_prints_what_the_shipped_bike_shop_will_do() -> None:
     told = out.split("What the agent will be told:", 1)[1]
     assert "You are Robin" in told
     assert "delegate" in told  # tandem's own rules follow the persona
-    assert "Scenarios (5):" in out
+    scenarios = Path(__file__).resolve().parents[1] / "profiles" / "harbor_bikes" / "scenarios"
+    shipped = len(list(scenarios.glob("*.yaml")))
+    assert f"Scenarios ({shipped}):" in out
 
 
 def test_check_finds_installed_profiles_by_name() -> None:

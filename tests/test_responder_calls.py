@@ -186,18 +186,25 @@ async def test_two_results_arriving_together_are_said_in_one_utterance(
         assert call.call.floor.stats.coalesced == 1
 
 
-async def test_a_failed_task_gets_an_honest_message(
-    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings
+@pytest.mark.parametrize(
+    ("retryable", "message"),
+    [
+        (True, "Sorry, I could not get that done just now. Shall I try again?"),
+        (False, "Sorry, I can't get that done. Can I take a message?"),
+    ],
+)
+async def test_a_failed_task_gets_an_honest_message_offering_a_retry_only_when_it_may_help(
+    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings, retryable: bool, message: str
 ) -> None:
     script = agent_policy({"book": delegating("Let me book that.", "book a table for 2")})
-    brain = TimedBrain([Plan("book a table", "", fail="the booking system is down")])
+    brain = TimedBrain(
+        [Plan("book a table", "", fail="the booking system is down", retryable=retryable)]
+    )
     async with call_under_test(redis, redis_server.url, settings, script, brain) as call:
         await call.say("Please book a table for two tonight.")
         await call.until_event("floor_spoken", kind="failure")
         await call.quiet()
-        assert call.agent_said()[-1] == (
-            "Sorry, I could not get that done just now. Shall I try again?"
-        )
+        assert call.agent_said()[-1] == message
         assert call.call.metrics.tasks == {"failed": 1}
 
 

@@ -7,17 +7,22 @@ import logging
 import pytest
 from click.testing import CliRunner
 from livekit import api
+from livekit.plugins import silero
 
 from responder.cli import token_command
+from responder.listening import SPELLING_PROMPT
 from responder.models import (
     OfflineSpeech,
+    build_session,
     cascade_tts,
     realtime_model,
     resolve_speech_mode,
     session_options,
     speech_profile,
 )
-from responder.offline import HibariTTS, OfflineFrontDesk, WhisperSTT
+from responder.offline import HibariTTS, OfflineFrontDesk, SpeculativeSTT, WhisperSTT
+from responder.offline.whisper_stt import PrimedWhisperSTT
+from responder.turns import CompletenessTurnDetector, audio_turn_detector, endpointing
 from responder.worker import build_server
 from shared.config import ResponderSettings, Settings
 from shared.errors import ConfigError
@@ -42,10 +47,12 @@ def test_the_half_cascade_has_the_model_write_text_for_a_separate_voice() -> Non
     assert cascade_tts(cascade) is not None
 
 
-def test_local_turn_detection_hands_turns_to_the_vad() -> None:
+def test_local_turn_detection_hands_turns_to_livekits_audio_end_of_turn_model() -> None:
     local = settings(turn_detection="local")
     assert realtime_model(local).capabilities.turn_detection is False
-    assert session_options(local.responder)["turn_handling"]["turn_detection"] == "vad"
+    handling = session_options(local.responder)["turn_handling"]
+    assert handling["turn_detection"] is audio_turn_detector()  # no words in time: the audio
+    assert handling["endpointing"] == endpointing(local.responder.endpointing_s)
     assert realtime_model(settings()).capabilities.turn_detection is True
 
 
@@ -88,12 +95,28 @@ def test_the_offline_profile_is_the_cascade_of_local_models_with_the_profiles_br
     with pytest.raises(ConfigError, match="not loaded"):
         speech_profile(offline_settings, desk_profile())
     options = session_options(offline_settings.responder, "offline")
-    assert options["turn_handling"]["turn_detection"] == "vad"
-    assert options["turn_handling"]["endpointing"]["min_delay"] == (
+    # the cascade transcribes as the caller speaks: unfinished words wait longer
+    assert isinstance(options["turn_handling"]["turn_detection"], CompletenessTurnDetector)
+    assert options["turn_handling"]["endpointing"] == endpointing(
         offline_settings.responder.endpointing_s
     )
     assert speech_profile(settings(), desk_profile()).name == "realtime"
     assert speech_profile(settings(mode="half-cascade"), desk_profile()).literal_speech
+
+
+async def test_the_offline_session_primes_whisper_with_what_the_agent_last_asked() -> None:
+    offline_settings = Settings(
+        _env_file=None, responder=ResponderSettings(_env_file=None, mode="offline")
+    )
+    offline = OfflineSpeech(stt=WhisperSTT(), tts=HibariTTS())
+    speech = speech_profile(offline_settings, desk_profile(), offline)
+    session = build_session(offline_settings, profile=speech, vad_model=silero.VAD.load())
+    assert isinstance(session.stt, SpeculativeSTT)
+    primed = session.stt.wrapped_stt
+    assert isinstance(primed, PrimedWhisperSTT)  # over the process's one Whisper model
+    assert primed._prompt() is None
+    session.history.add_message(role="assistant", content="Could you spell the name, please?")
+    assert primed._prompt() == SPELLING_PROMPT
 
 
 def test_a_join_token_dispatches_the_agent_into_the_room(monkeypatch: pytest.MonkeyPatch) -> None:

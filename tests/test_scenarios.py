@@ -33,6 +33,7 @@ def test_every_restaurant_scenario_loads_and_the_set_covers_the_required_behavio
         ("name: x\nsteps:\n  - say: hi\nchecks:\n  - agent_mentioned: '('\n", "not a regular"),
         ("name: [\n", "not valid YAML"),
         ("- a list\n", "a scenario is a mapping"),
+        ("name: x\nsteps:\n  - barge_in: hi\n    after_caller_ms: 900\n", "for a 'say' step"),
     ],
 )
 def test_a_bad_scenario_file_names_the_file_and_the_problem(

@@ -157,7 +157,15 @@ async def test_early_facts_and_failures_after_the_caller_moved_on_are_introduced
         PartialEvent(task_id="t1", session_id="s1", seq=1, epoch=1, text="Friday is open.")
     )
     await rig.applier.apply(
-        ErrorEvent(task_id="t1", session_id="s1", seq=2, epoch=1, code="failed", message="down")
+        ErrorEvent(
+            task_id="t1",
+            session_id="s1",
+            seq=2,
+            epoch=1,
+            code="failed",
+            message="down",
+            retryable=True,
+        )
     )
     (failure,) = rig.said()  # the failure withdrew the early fact
     assert "could not be finished" in failure
@@ -255,3 +263,87 @@ async def test_progress_words_the_fillers_and_times_the_tools(rig: Rig, redis: R
     await rig.applier.apply(result())
     assert await redis.lrange(Keys("events").latency("tool:lookup"), 0, -1) == ["2000"]
     assert await redis.lrange(Keys("events").latency("tier:fast"), 0, -1) == ["2000"]
+
+
+# --- what each kind of reply and failure makes the agent say --------------------------------------
+
+_RETRY_OFFER = "offer to try again."
+"""The instruction that has the model offer another try (and "Do not offer to try again" not)."""
+
+
+def kinded(kind: Any, text: str) -> ResultEvent:
+    return ResultEvent(task_id="t1", session_id="s1", seq=2, epoch=1, text=text, kind=kind)
+
+
+async def test_an_unknown_is_said_plainly_with_an_offer_to_take_a_message_and_no_retry(
+    rig: Rig,
+) -> None:
+    await rig.applier.apply(kinded("unknown", "Nothing about live music."))
+    (said,) = rig.said()
+    assert rig.agent.outputs() == {"call_1_result": "Nothing about live music."}
+    assert said.startswith("Task 1 (table for 4 Friday 20:00) has no answer")
+    assert "the tool output with call id call_1_result." in said
+    assert "you don't have that information" in said
+    assert "offer to take a message" in said
+    assert "Do not offer to try again" in said
+    assert _RETRY_OFFER not in said.replace("Do not offer to try again", "")
+    assert rig.task.state is TaskState.ANSWERED  # a reply, not a failure
+    assert rig.metrics.tasks == {"answered": 1}
+
+
+async def test_a_missing_detail_is_asked_for_and_nothing_else(rig: Rig) -> None:
+    await rig.applier.apply(kinded("needs_detail", "Which day, and for how many people?"))
+    (said,) = rig.said()
+    assert said.startswith("Task 1 (table for 4 Friday 20:00) needs a detail from the caller")
+    assert "Its question is the tool output with call id call_1_result." in said
+    assert "ask the caller for exactly the detail it asks for" in said
+    assert "call `delegate` again with the whole request" in said
+    assert _RETRY_OFFER not in said.replace("do not offer to try again", "")
+
+
+async def test_only_a_failure_that_may_go_away_offers_another_try(rig: Rig) -> None:
+    await rig.applier.apply(
+        ErrorEvent(
+            task_id="t1",
+            session_id="s1",
+            seq=1,
+            epoch=1,
+            code="failed",
+            message="down",
+            retryable=True,
+        )
+    )
+    (retry,) = rig.said()
+    assert "could not be finished: the system it needs had a problem" in retry
+    assert "and offer to try again." in retry
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "reason"),
+    [
+        ("failed", "that took too many steps to work out", "that took too many steps"),
+        ("internal", "the task failed unexpectedly", None),
+        ("dead_letter", "the task failed on every attempt and was set aside", None),
+    ],
+)
+async def test_a_failure_another_try_would_not_mend_is_said_as_cannot_be_done(
+    rig: Rig, code: Any, message: str, reason: str | None
+) -> None:
+    await rig.applier.apply(
+        ErrorEvent(task_id="t1", session_id="s1", seq=1, epoch=1, code=code, message=message)
+    )
+    (said,) = rig.said()
+    assert said.startswith("Task 1 (table for 4 Friday 20:00) cannot be done")
+    assert "that you can't get that done, and offer to take a message" in said
+    assert "Do not offer to try again" in said
+    assert "could not be finished" not in said
+    assert (reason is not None) == ("the back office says" in said)  # only a handler's reason
+    assert rig.named("task_failed")[0]["outcome"] == "failed"
+
+
+async def test_a_late_unknown_is_a_follow_up_too(rig: Rig) -> None:
+    rig.task.late_notice_given = True
+    await rig.applier.apply(kinded("unknown", "Nothing about live music."))
+    (said,) = rig.said()
+    assert said.startswith("Follow-up: the answer to task 1")
+    assert "has no answer" in said

@@ -85,6 +85,26 @@ def test_unknown_fields_are_ignored_so_old_readers_accept_newer_minor_writers() 
     assert decode_event(fields) == EVENTS[3]
 
 
+@pytest.mark.parametrize("kind", ["answer", "unknown", "needs_detail"])
+def test_a_results_kind_round_trips(kind: Any) -> None:
+    event = ResultEvent(**COMMON, text="Which day, and for how many?", kind=kind)
+    fields = encode(event)
+    assert json.loads(fields["body"])["kind"] == kind
+    assert decode_event(fields) == event
+
+
+def test_a_result_without_a_kind_or_with_one_this_reader_does_not_know_is_an_answer() -> None:
+    old_writer = encode(EVENTS[3])
+    old_writer["body"] = json.dumps({"text": "booked", "data": {}})  # written before the field
+    newer_writer = encode(EVENTS[3])
+    newer_writer["body"] = json.dumps({"text": "booked", "kind": "apology"})  # a later kind
+    for fields in (old_writer, newer_writer):
+        decoded = decode_event(fields)
+        assert isinstance(decoded, ResultEvent)
+        assert decoded.kind == "answer"
+    assert ResultEvent(**COMMON, text="booked").kind == "answer"  # the default
+
+
 def test_a_newer_version_is_refused_with_its_own_code() -> None:
     fields = encode(EVENTS[3]) | {"v": str(WIRE_VERSION + 1)}
     with pytest.raises(WireFormatError) as raised:

@@ -5,6 +5,14 @@ Owning the loop (instead of the SDK's tool runner) lets the thinker start a tool
 tool calls in parallel, hand the responder the first fact early, bound each request by the task's
 deadline, and stop at once on cancellation: the model stream is closed and tools not yet started
 never start.
+
+Claude says what kind of reply it wrote with a tag at its start (:data:`SYSTEM_PROMPT`):
+``[answer]``, ``[unknown]`` (it does not have that information), ``[needs_detail]`` (it asks the
+caller for a detail) or ``[failed]`` (a tool or service failed; worth another try). The tag
+becomes the outcome's ``kind`` (``[failed]``: a retryable :class:`~shared.bus.TaskFailed`) and is
+never said. A leading tag rather than a trailing line or an extra tool call: the kind is known
+with the first tokens, so an early fact is only handed on for an answer, and it costs no extra
+model turn. A reply without a tag is an answer.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 import anthropic
 import httpx2
@@ -24,21 +32,36 @@ from shared.bus import TaskFailed, TaskOutcome
 from shared.config import ThinkerSettings
 from shared.profile import Profile
 from shared.tracing import tracer
+from shared.wire import ResultKind
 from thinker.brain import BrainContext
 from tools import ToolResult, to_anthropic
 
 log = logging.getLogger(__name__)
 _tracer = tracer("tandem.thinker")
 _SENTENCE_END = re.compile(r"[.!?](\s|$)")
+_TAG = re.compile(r"\[\s*(answer|unknown|needs[ _-]?details?|failed)\s*\]\s*", re.IGNORECASE)
+"""A kind tag, as Claude writes it (spacing, case and "needs detail" forgiven)."""
+_TAG_CHARS = 24
+"""A reply that starts with "[" and has no "]" by then starts with no tag."""
 
 SYSTEM_PROMPT = """\
 You work behind a live phone agent. The agent is talking to a caller right now and has handed \
 you one task. Do the task with the tools you have, then reply with the facts the agent should \
 say: short, plain sentences, numbers, times, names and references exactly as the tools gave \
-them. No greeting, no filler, no markdown, no lists. Do not invent facts: if a tool failed or \
-you cannot do the task, say so plainly and say what the caller could do instead. Tools that \
-change things (bookings, cancellations) only run once the caller has confirmed; if one tells \
-you confirmation is missing, say exactly what the caller needs to confirm."""
+them. No greeting, no filler, no markdown, no lists. Do not invent facts. Tools that change \
+things (bookings, cancellations) only run once the caller has confirmed; if one tells you \
+confirmation is missing, say exactly what the caller needs to confirm.
+
+Start your reply with exactly one of these tags, then the reply:
+[answer] the facts that answer the task. A tool's "no" is an answer too (fully booked, already \
+passed, not something the business does when its information says so).
+[unknown] neither your tools nor the business's information answer it, or it is something you \
+cannot do for this business: say so plainly in one sentence, without guessing.
+[needs_detail] you cannot go on without a detail only the caller can give (which day, how many \
+people, a reference number): ask for exactly what is missing, in one short question.
+[failed] a tool or service failed in a way that may work if asked again later: say in one \
+sentence what could not be done.
+Never ask the caller to try again yourself; the phone agent decides that."""
 
 
 class ClaudeBrain:
@@ -75,10 +98,12 @@ class ClaudeBrain:
         for step in range(s.max_steps):
             final, results = await self._turn(ctx, model, tools, messages, step, first_fact)
             if final.stop_reason != "tool_use" or not results:
-                text = " ".join(b.text for b in final.content if b.type == "text").strip()
+                kind, text = read_kind(" ".join(b.text for b in final.content if b.type == "text"))
                 if not text:
                     raise TaskFailed("I could not work that out just now", retryable=True)
-                return TaskOutcome(text=text, data={"model": model, "steps": step + 1})
+                if kind == "failed":
+                    raise TaskFailed(text, retryable=True)
+                return TaskOutcome(text=text, data={"model": model, "steps": step + 1}, kind=kind)
             messages.append(
                 {"role": "assistant", "content": [b.model_dump(mode="json") for b in final.content]}
             )
@@ -148,22 +173,46 @@ class ClaudeBrain:
         return final, [(call_id, task.result()) for call_id, task in running]
 
 
+def read_kind(reply: str) -> tuple[ResultKind | Literal["failed"], str]:
+    """The kind a reply's tag gives (``"answer"`` without one) and the reply without tags."""
+    found = _TAG.search(reply)
+    text = _TAG.sub("", reply).strip()
+    if found is None:
+        return "answer", text
+    tag = found.group(1).lower()
+    if tag.startswith("needs"):
+        return "needs_detail", text
+    return cast(ResultKind | Literal["failed"], tag), text
+
+
 class _FirstFact:
-    """Hands the responder the first complete sentence of the answer as soon as it exists."""
+    """Hands the responder the first complete sentence of an answer as soon as it exists
+    (never of a reply of another kind: "I don't know" is not an early fact)."""
 
     def __init__(self, ctx: BrainContext) -> None:
         self._ctx = ctx
         self._text = ""
         self._sent = False
+        self._tag_read = False
 
     async def feed(self, delta: str) -> None:
         if self._sent:
             return
         self._text += delta
-        match = _SENTENCE_END.search(self._text)
+        if not self._tag_read:
+            head = self._text.lstrip()
+            if head.startswith("[") and "]" not in head and len(head) < _TAG_CHARS:
+                return  # the tag is still arriving
+            self._tag_read = True
+            kind, _ = read_kind(head[: head.find("]") + 1] if head.startswith("[") else "")
+            if kind != "answer":
+                self._sent = True  # nothing early to say
+                return
+        text = _TAG.sub("", self._text, count=1)
+        match = _SENTENCE_END.search(text)
         if match:
             self._sent = True
-            await self._ctx.partial(self._text[: match.end()].strip())
+            await self._ctx.partial(text[: match.end()].strip())
 
 
 def _system_blocks(ctx: BrainContext) -> list[dict[str, Any]]:

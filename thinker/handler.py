@@ -30,6 +30,8 @@ from tools import (
 )
 
 _tracer = tracer("tandem.thinker")
+_OUTCOME_LABELS = {"answer": "answered", "unknown": "unknown", "needs_detail": "needs_detail"}
+"""The ``tandem_thinker_tasks_total`` outcome of each kind of result."""
 
 
 class ThinkerHandler:
@@ -103,7 +105,9 @@ class ThinkerHandler:
                 m.tasks.labels("crashed").inc()
                 m.errors.labels("internal").inc()
                 raise
-            m.tasks.labels("answered").inc()
+            # "unknown" and "needs_detail" apart: how often the business's information fell short
+            kind = getattr(outcome, "kind", "answer")  # a brain returning junk: the bus says so
+            m.tasks.labels(_OUTCOME_LABELS.get(kind, "answered")).inc()
             m.stage_seconds.labels("answer").observe(time.monotonic() - started)
             return outcome
 

@@ -6,11 +6,17 @@ own. It is rule-based, not a language model, and it only does what rules can do 
 - a question its profile's knowledge answers gets the passage asked about (the section the
   knowledge search ranks first, cut to the sentences that share the question's words), said as
   one to three short spoken sentences;
-- a question the knowledge does not answer gets "I don't have that information": a section only
-  counts when it holds most of what the question asks about (:data:`MIN_COVERAGE`), so a
-  passage about something else is never read out;
+- a question the knowledge does not answer gets "I don't have that information" and an offer to
+  take a message (an ``unknown`` outcome): a section only counts when it holds most of what the
+  question asks about (:data:`~tools.builtin.knowledge.MIN_COVERAGE`), so a passage about
+  something else is never read out;
 - a request to *do* something (book, cancel, order, put me through...) gets an honest sentence
-  saying it can't be done offline: without a model there is nothing to run other tools with.
+  saying it can't be done offline (``unknown`` too: without a model there is nothing to run
+  other tools with, and asking again changes nothing);
+- a request that names nothing to ask about ("Yes, please.") gets asked what the caller would
+  like to know (``needs_detail``).
+
+None of these is a failure: the responder never offers to try them again.
 
 It reads only the knowledge of the task's profile, never another one's.
 """
@@ -18,61 +24,30 @@ It reads only the knowledge of the task's profile, never another one's.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from shared.bus import TaskOutcome
+from shared.bus import TaskOutcome, overall_kind
 from shared.passages import best_passages, split_passages
 from shared.profile import Profile
+from shared.wire import ResultKind
 from thinker.brain import BrainContext
-from tools.builtin.knowledge import KnowledgeIndex, knowledge_index, query_terms
+from tools.builtin.knowledge import (
+    DAYS,
+    HINTS,
+    WEEKDAYS,
+    days_in,
+    knowledge_index,
+    query_terms,
+    relevant_sections,
+)
 
 NAME = "offline-knowledge"
-MIN_COVERAGE = 0.5
-"""A section answers a question when the question's terms it contains make up more than this
-share of the question's terms, each weighted by how rare it is in the knowledge (a term the
-knowledge never mentions weighs as much as the rarest: it may be what the caller asked about)."""
 MAX_PASSAGES = 2
 MAX_SPOKEN_CHARS = 320
 """The longest answer said from the knowledge: a phone answer, not a document read aloud."""
 
-_GENERIC = frozenset(
-    query_terms(
-        "accept able anyone available charge cost costs credit day days do does far get have info "
-        "information kind kinds long many much offer offers possible price prices pricing "
-        "provide sell someone something sort take tell there time times type types"
-    )
-)
-"""Terms that say how the caller asks, not what about: they neither count for nor against a
-section (a price list answers "how much does it cost" without the word "cost")."""
-_RELATED = (
-    "address location locat where street directions find situat",
-    "hour open opening clos closing",
-    "park parking car",
-    "phone telephone number call",
-    "book booking reserv reservation appointment",
-    "pay payment card cash",
-    "accessib wheelchair step lift elevator",
-    "child children kid kids famil",
-    "dog dogs pet pets animal",
-    "subway metro underground train station bahn",
-)
-"""Words a caller and a knowledge file may use for the same thing ("your address" and "the studio
-is at..." under a "Location" heading): a question's term is covered by any of its relatives."""
-_RELATIVES: dict[str, frozenset[str]] = {}
-for _group in _RELATED:
-    _stems = frozenset(word[:4] for word in _group.split())
-    for _stem in _stems:
-        _RELATIVES[_stem] = _RELATIVES.get(_stem, frozenset()) | _stems
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DAY = (
-    r"((?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
-    r"|(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\b\.?)"
-)
-_DAYS = re.compile(rf"\b{_DAY}(?:\s*(?:-|\u2013|to|through|until)\s*{_DAY})?")
-"""A weekday, or a range of them: "Tuesday", "Monday to Friday", "Mon-Sat"."""
 _RELATIVE_DAY = re.compile(r"\b(today|tonight|tomorrow)\b", re.IGNORECASE)
 _CLAUSES = re.compile(
     r"(?<=[?!.])\s+|[,;]?\s+and\s+(?=(?:is|are|do|does|can|could|what|what's|how|where|when|"
@@ -100,31 +75,39 @@ _NEED_TO = re.compile(
 _CAN_YOU = re.compile(rf"\b(?:can|could|would|will)\s+you\s+(?:please\s+)?{_VERBS}\b", re.I)
 """A request, or a question about what the business does ("can you deliver?"): answered from
 the knowledge when it says, otherwise treated as a request."""
-_HINTS = (
-    (re.compile(r"\bwhere\b", re.IGNORECASE), "address location"),
-    (re.compile(r"\bwhen\b|\bwhat time\b", re.IGNORECASE), "opening hours"),
-)
-"""What a question with no words of its own asks about ("Where are you?": the address)."""
 _MONEY_QUESTION = re.compile(r"\bhow much\b|\b(?:cost|price|fee|charge|rate)s?\b", re.IGNORECASE)
 _MONEY = re.compile(r"[€$£¥]\s?\d|\d\s?(?:€|euros?\b|dollars?\b|pounds?\b)", re.IGNORECASE)
+_KINDS: dict[str, ResultKind] = {
+    "knowledge": "answer",
+    "unknown": "unknown",
+    "offline": "unknown",
+    "unclear": "needs_detail",
+}
+"""The kind of outcome each intent of :meth:`KnowledgeBrain._answer_one` is."""
 _MARKDOWN = re.compile(r"\*\*|__|`|^#+\s*|^\s*(?:[-*+]|\d+[.)])\s+", re.MULTILINE)
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 
 
+TAKE_A_MESSAGE = "I can take a message for the team if you like."
+"""The offer that goes with every "I don't know" and "I can't do that"."""
+
+
 def dont_have(profile: Profile) -> str:
     """What the brain says when the knowledge does not answer the question."""
-    return (
-        "Sorry, I don't have that information, and I'd rather not guess. "
-        f"Is there anything else about {profile.name} I can help with?"
-    )
+    return f"Sorry, I don't have that information, and I'd rather not guess. {TAKE_A_MESSAGE}"
 
 
 def cant_offline(profile: Profile) -> str:
     """What the brain says to a request it cannot carry out offline."""
     return (
-        "Sorry, I can't do that right now: I'm running offline, so I can only answer questions "
-        f"about {profile.name}."
+        "Sorry, I can't do that: I'm running offline, so I can only answer questions about "
+        f"{profile.name}. {TAKE_A_MESSAGE}"
     )
+
+
+def what_about(profile: Profile) -> str:
+    """What the brain asks when a request names nothing to look up ("Yes, please.")."""
+    return f"What would you like to know about {profile.name}?"
 
 
 def wants_action(request: str) -> bool:
@@ -175,24 +158,29 @@ class KnowledgeBrain:
         return TaskOutcome(
             text=" ".join(said),
             data={"brain": NAME, "intent": "+".join(kinds), "sections": [*sources]},
+            kind=overall_kind(_KINDS[kind] for kind in kinds),
         )
 
     def _answer_one(self, profile: Profile, question: str) -> tuple[str, str, str]:
-        """(kind, what to say, the heading of the section it came from) for one question."""
+        """(intent, what to say, the heading of the section it came from) for one question;
+        the intents are the keys of :data:`_KINDS`."""
         if _DO_IT.search(question) and not _NEED_TO.search(question):
             return "offline", cant_offline(profile), ""
         said, day = _relative_day(question, self._clock().astimezone(profile.timezone))
         query = _RELATIVE_DAY.sub(day, question) if said else question  # "tonight": "Sunday"
         index = knowledge_index(profile)
-        found = [] if index is None else _relevant_sections(index, query)
+        found = [] if index is None else relevant_sections(index, query)
         if index is None or not found:
             if _CAN_YOU.search(question):
                 return "offline", cant_offline(profile), ""
+            if not query_terms(query) and not any(hint.search(query) for hint, _ in HINTS):
+                return "unclear", what_about(profile), ""
             return "unknown", dont_have(profile), ""
-        asked_days = [d for d in _WEEKDAYS if d in query.lower()]
+        asked_days = [d for d in WEEKDAYS if d in query.lower()]
+        best = [position for position, share in found if share == found[0][1]]
         options = [
             (section, _about_days(section.body, asked_days) or best_passages(section.body, query))
-            for section in (index.sections[position] for position in found)
+            for section in (index.sections[position] for position in best)
         ]
         if _MONEY_QUESTION.search(query):  # "how much is X": the passage with a price in it
             options.sort(key=lambda option: not any(_MONEY.search(p) for p in option[1]))
@@ -210,72 +198,13 @@ def _questions(request: str) -> list[str]:
     return asked or [request]
 
 
-def _relevant_sections(index: KnowledgeIndex, question: str) -> list[int]:
-    """The positions of the sections that answer ``question`` best: those that cover most of
-    it, if that is more than :data:`MIN_COVERAGE` (several when they tie, in the search's order).
-    Coverage matches words by their first letters ("located" finds "Location"), so a section the
-    exact-word search misses still counts."""
-    terms = set(query_terms(question)) - _GENERIC
-    if not terms:  # "where are you?": what such a question is about
-        question += "".join(f" {words}" for hint, words in _HINTS if hint.search(question))
-    ranked = [index.sections.index(section) for section, _ in index.search(question)]
-    if not terms:  # only generic words ("what are your prices?"): the search's best match
-        return ranked[:1]
-    coverage = _coverage(index, terms)
-    best = max(coverage, default=0.0)
-    if best <= MIN_COVERAGE:
-        return []
-    tied = [position for position, share in enumerate(coverage) if share == best]
-    return sorted(tied, key=lambda p: ranked.index(p) if p in ranked else len(ranked))
-
-
-def _coverage(index: KnowledgeIndex, terms: set[str]) -> list[float]:
-    """For each section, the weighted share of ``terms`` it contains. A term matches a section's
-    term with the same first four letters ("nearby" finds "nearest"), and a weekday matches a
-    range of days that includes it ("Tuesday" is in "Monday to Friday")."""
-    words = [
-        {term[:4] for term in section_terms} | {day[:4] for day in _days_in(section.text())}
-        for section, section_terms in zip(index.sections, index.terms, strict=True)
-    ]
-    count = len(words)
-
-    def weight(term: str) -> float:  # a term the knowledge never mentions weighs as a rare one
-        seen = max(1, sum(term[:4] in section for section in words))
-        return math.log((count + 1) / (seen + 0.5))
-
-    weights = {term: weight(term) for term in terms}
-    total = sum(weights.values())
-
-    def covered(term: str, section: set[str]) -> bool:
-        return not _RELATIVES.get(term[:4], frozenset({term[:4]})).isdisjoint(section)
-
-    return [
-        sum(w for term, w in weights.items() if covered(term, section)) / total if total else 0.0
-        for section in words
-    ]
-
-
-def _days_in(text: str) -> set[str]:
-    """Every weekday ``text`` names, ranges included ("Monday to Wednesday": three)."""
-    days: set[str] = set()
-    for found in _DAYS.finditer(text):
-        first = _day_number(found.group(1))
-        last = _day_number(found.group(2) or found.group(1))
-        days.update(_WEEKDAYS[(first + step) % 7] for step in range((last - first) % 7 + 1))
-    return days
-
-
-def _day_number(name: str) -> int:
-    return [day[:3] for day in _WEEKDAYS].index(name[:3].lower())
-
-
 def _about_days(body: str, days: list[str]) -> list[str]:
     """The passages of ``body`` that start with one of ``days`` or a range of days including one
     ("Monday to Friday: 09:00 to 18:00" is about Tuesday); empty if none is asked about."""
     found = []
     for passage in split_passages(body):
-        lead = _DAYS.match(passage.strip())
-        if days and lead is not None and _days_in(lead.group(0)) & set(days):
+        lead = DAYS.match(passage.strip())
+        if days and lead is not None and days_in(lead.group(0)) & set(days):
             found.append(passage)
     return found[:MAX_PASSAGES]
 

@@ -4,8 +4,10 @@ Used when no ``ANTHROPIC_API_KEY`` is set, so the demo and the tests run offline
 names it as its ``offline.thinker_brain``). It matches the request against a handful of
 patterns, calls the same tools a model would through :class:`~thinker.brain.BrainContext`, and
 answers with their facts (error results included: "that time has already passed" is a fact the
-caller needs to hear). It does not try to understand language beyond those patterns; anything
-else fails with a message the responder can speak around.
+caller needs to hear). It does not try to understand language beyond those patterns. None of
+what it can't do is a failure worth retrying: a request it can't map, or a question the knowledge
+does not answer, is an ``unknown`` outcome (said plainly, with an offer to take a message); a
+request missing a detail is a ``needs_detail`` one that asks for exactly that.
 """
 
 from __future__ import annotations
@@ -17,130 +19,128 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from shared.bus import TaskFailed, TaskOutcome
+from profiles.restaurant.language import (
+    BOOKING_INTENTS,
+    NOT_NAMES,
+    clauses,
+    parse_date,
+    parse_name,
+    parse_party_size,
+    parse_reference,
+    parse_time,
+)
+from shared.bus import TaskOutcome, overall_kind
+from shared.names import is_unusual, spelled_name, tidy_name
 from shared.passages import best_passages
 from shared.profile import Profile
+from shared.wire import ResultKind
 from thinker.brain import BrainContext
 from tools import ToolResult
 
-OFF_DOMAIN = (
-    "I can only help with the restaurant's bookings, questions, the time, the bill and the "
-    "weather right now"
+DONT_KNOW = (
+    "Sorry, I don't have that information, and I'd rather not guess. "
+    "I can take a message for the team if you like."
 )
+"""Said (as an ``unknown`` outcome) to a request this brain can't map, and to a question the
+restaurant's information does not answer."""
 
 _MAX_TEXT = 8000
 """The wire's limit on a result's text (several long knowledge sections could pass it)."""
 _KNOWLEDGE_PASSAGES = 3
 """At most this many passages answer one knowledge question (a phone answer, not a section)."""
 _NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
-_WORDS = {word: number for number, word in enumerate(_NUMBER_WORDS.split(" "))}
+_WORDS = {word: n for n, word in enumerate(_NUMBER_WORDS.split())}
 _N = r"(\d{1,2}|" + "|".join(_WORDS) + ")"
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_NOT_NAMES = {*_WEEKDAYS, *_WORDS, "today", "tonight", "tomorrow", "lunch", "dinner", "the"}
-
-_PARTY = re.compile(
-    rf"\b(?:for|party of|group of)\s+{_N}\b(?!\s*(?:[:.]\d|am\b|pm\b|a\.m|p\.m|o'?clock))"
-    rf"|\b{_N}\s+(?:people|persons|guests|adults|of us)\b"
-)
-_DAY = re.compile(rf"\b(\d{{4}}-\d{{2}}-\d{{2}}|today|tonight|tomorrow|{'|'.join(_WEEKDAYS)})\b")
-_AM_PM = r"(am|pm|a\.m\.|p\.m\.)(?![a-z])"
-_TIMES = (  # most specific first; each yields (hour, minutes, am/pm), the last two optional
-    re.compile(rf"\b(\d{{1,2}}):(\d{{2}})\s*(?:{_AM_PM})?"),
-    re.compile(rf"\b{_N}(?:\.(\d{{2}}))?\s*(?:{_AM_PM}|o'?clock)"),
-    re.compile(rf"\bat\s+{_N}()()(?!\w|[:.]\d)"),
-)
-_PAST_TO = re.compile(rf"\b(half|quarter)\s+(past|to)\s+{_N}\b")
-_NAME = re.compile(
-    r"(?i:\b(?:under the name(?: of)?|under|my name is|name is|name's|i'm|i am|this is|for))"
-    r"\s+([A-Z][a-zA-Z'-]+)(?:\s+([A-Z][a-zA-Z'-]+))?"
-)
-_REFERENCE = re.compile(r"\bTT-[A-Z0-9]{5}\b", re.IGNORECASE)
+_RELATIVE_DAY = re.compile(r"\b(?:today|tonight|tomorrow|this (?:evening|afternoon))\b", re.I)
 _PLACE = re.compile(
     r"\bin\s+([A-Za-z][\w .'/-]*?)\s*(?:\b(?:right now|now|today|tonight|tomorrow|"
     r"at the moment|this (?:morning|afternoon|evening))\b)?\s*[?.!]*$",
     re.IGNORECASE,
 )
-_CLAUSES = re.compile(
-    r"(?<=[?!.])\s+|[,;]?\s+and\s+(?=(?:is|are|do|does|can|could|what|what's|how|where|when|"
-    r"will|would)\b)",
+_WEEKDAY = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b", re.IGNORECASE)
+_REFERENCES = re.compile(r"\bTT-[A-Z0-9]{5}\b")
+_ASKED_NAME = re.compile(
+    r"\bspell|\b(?:what|which) name\b|\bname (?:is it|for the booking|should)", re.IGNORECASE
+)
+"""An agent line asking for the name or its spelling: a bare name answers it."""
+_CONFIRMED = (
+    ("cancel", re.compile(r"\bshall i cancel\b", re.I)),
+    ("book", re.compile(r"\bshall i book\b", re.I)),
+)
+"""What the caller's "yes" confirmed, from the agent's question."""
+_ANSWER_WORDS = (
+    "yes yeah yep no nope sure ok okay please thanks thank you it it's its is the name name's "
+    "names my that's thats that correct right fine go ahead book cancel sorry um uh er so well "
+    "i i'm actually oh under for spelled spelt as"
+)
+_NOT_A_NAME = frozenset(_ANSWER_WORDS.split())
+"""Words of a short answer to "what name is it under?" that are not the name."""
+_BOOKING_QUESTION = re.compile(
+    r"\b(?:spell|what name|which name|the name for the booking|name (?:is it|should)|how many|"
+    r"which day|what day|what time|shall i book|still need to know)\b",
     re.IGNORECASE,
 )
-_INTENTS = (  # first match wins
-    ("lookup", r"\bTT-|\b(?:my|our|the) (?:booking|reservation)\b|\bcancel"),
-    ("time", r"\btime is it\b|\bwhat'?s the time\b|\b(?:current|local) time\b|\bthe time in\b"),
-    ("weather", r"\b(?:weather|rain\w*|sunny|forecast)\b"),
-    ("book", r"\b(?:book\w*|reserv\w*|table for|a table|availab\w*)\b"),
-    ("bill", r"\b(?:split|tip|calculate)\b|\d\s*(?:[-+*/x\u00d7\u00f7]|times|plus|minus)\s*\d"),
-    (
-        "knowledge",
-        r"\b(?:open\w*|clos\w*|hours|menu|price\w*|cost|dish\w*|allerg\w*|gluten|vegan|vegetarian|"
-        r"nuts?|dairy|parking|park|car|dogs?|pets?|address|where are you|located|location|"
-        r"metro|get there|pay|payment|cards?|cash|child\w*|kids|high chair|wheelchair|"
-        r"accessib\w*|private|events?|wine|dessert\w*|tiramis\w*|pasta|terrace|deposit)\b",
-    ),
-)
+"""An agent line asking for a booking detail: the caller's next turn answers it."""
 
 
-def parse_party_size(text: str) -> int | None:
-    """The party size in ``text`` ("for four", "4 people", "a table for 2"), or None."""
-    found = _PARTY.search(text.lower())
-    return None if found is None else _number(found.group(1) or found.group(2))
+def _weekday_named(text: str) -> bool | None:
+    """True when ``text`` names a day of the week (None otherwise, for :meth:`_Run.detail`)."""
+    return True if _WEEKDAY.search(text) else None
 
 
-def parse_time(text: str) -> str | None:
-    """The arrival time in ``text`` as 24-hour ``HH:MM``, or None.
-
-    A bare hour below 12 ("at eight", "7:30") is in the afternoon or evening: the restaurant opens
-    at noon. A leading zero ("07:30") or "am" keeps it in the morning.
-    """
-    lowered = text.lower()
-    if re.search(r"\b(?:noon|midday)\b", lowered):
-        return "12:00"
-    if found := _PAST_TO.search(lowered):
-        hour = _number(found.group(3))
-        if found.group(2) == "to":
-            return _clock(str(hour - 1 or 12), 45 if found.group(1) == "quarter" else 30, None)
-        return _clock(found.group(3), 30 if found.group(1) == "half" else 15, None)
-    for pattern in _TIMES:
-        if found := pattern.search(lowered):
-            return _clock(found.group(1), int(found.group(2) or 0), found.group(3) or None)
-    return None
+def bare_name(text: str) -> str | None:
+    """The name in a short answer to "what name is it under?" ("Okafor.", "It's all cuffer",
+    "No, Okafor"), tidied, or None (none, or more than three words left)."""
+    words = [
+        w
+        for w in re.findall(r"[A-Za-z][A-Za-z'-]*", text)
+        if w.lower() not in _NOT_A_NAME and w.lower() not in NOT_NAMES
+    ]
+    return tidy_name(" ".join(words)) if 1 <= len(words) <= 3 else None
 
 
-def parse_date(text: str, today: date) -> date | None:
-    """The day in ``text``: an ISO date, today/tonight/tomorrow, or a weekday (the next such day,
-    today included), or None."""
-    found = _DAY.search(text.lower())
-    if found is None:
-        return None
-    word = found.group(1)
-    if word in _WEEKDAYS:
-        return today + timedelta(days=(_WEEKDAYS.index(word) - today.weekday()) % 7)
-    if word[0].isdigit():
-        try:
-            return date.fromisoformat(word)
-        except ValueError:
-            return None
-    return today + timedelta(days=1 if word == "tomorrow" else 0)
+def _caller_lines(ctx: BrainContext) -> list[tuple[str, str]]:
+    """(what the caller said, what the agent had last said before it), latest first: the
+    request, then the caller's turns in the task's context."""
+    lines: list[tuple[str, str]] = []
+    asked = ""
+    for turn in ctx.task.context:
+        if turn.role == "agent":
+            asked = turn.text
+        elif turn.role == "caller":
+            lines.append((turn.text, asked))
+    turns = ctx.task.context
+    ends_with_caller = bool(turns) and turns[-1].role == "caller"  # the request's own turn
+    before_request = lines[-1][1] if ends_with_caller else asked
+    return [(ctx.task.request, before_request), *reversed(lines)]
 
 
-def parse_name(text: str) -> str | None:
-    """The name a booking is under ("under the name Ana", "my name is Ana", "for Ana Silva")."""
-    for found in _NAME.finditer(text):
-        first, last = found.group(1), found.group(2)
-        if first.lower() not in _NOT_NAMES and not _REFERENCE.match(first):
-            return first if last is None or last.lower() in _NOT_NAMES else f"{first} {last}"
-    return None
+def _intents(ctx: BrainContext) -> list[tuple[str, str]]:
+    """What to answer: a "yes" to the agent's "shall I book/cancel it?" confirms that; an answer
+    to the agent's question about a booking detail, or a spelled name, continues the booking;
+    otherwise the request's own parts (:func:`classify`)."""
+    request = ctx.task.request
+    asked = _caller_lines(ctx)[0][1]
+    if ctx.task.confirmed:
+        for intent, question in _CONFIRMED:
+            if question.search(asked):
+                return [(intent, request)]
+    found = classify(request)
+    if not found and (_BOOKING_QUESTION.search(asked) or spelled_name(request)):
+        return [("book", request)]
+    return found
 
 
 def classify(request: str) -> list[tuple[str, str]]:
-    """(intent, clause) for each part of ``request`` this brain can answer, in order."""
+    """(intent, clause) for each part of ``request`` this brain can answer, in order; the
+    booking intents (book, availability, cancel, find) once, their details read from the whole
+    request."""
     found: list[tuple[str, str]] = []
-    bookings = {"book", "lookup"}
-    for clause in filter(None, (part.strip() for part in _CLAUSES.split(request))):
-        intent = next((n for n, p in _INTENTS if re.search(p, clause, re.IGNORECASE)), None)
-        if intent is None or (intent in bookings and any(i in bookings for i, _ in found)):
-            continue  # the booking details are read from the whole request, once
+    for intent, clause in clauses(request):
+        if intent is None or (
+            intent in BOOKING_INTENTS and any(i in BOOKING_INTENTS for i, _ in found)
+        ):
+            continue
         found.append((intent, clause))
     return found
 
@@ -170,29 +170,48 @@ class RestaurantBrain:
         """Answer each part of the request with tool facts; a partial after each but the last.
 
         With ``think_s``, each part first waits that long (a model's latency, simulated)."""
-        intents = classify(ctx.task.request)
+        intents = _intents(ctx)
         if not intents:
-            raise TaskFailed(OFF_DOMAIN)
-        run = _Run(ctx, self._clock().astimezone(self._zone).date())
+            return TaskOutcome(DONT_KNOW, {"intent": "unknown", "tool_calls": []}, "unknown")
+        now = self._clock().astimezone(self._zone)
+        run = _Run(ctx, now.date(), now=f"{now:%H:%M}")
         facts: list[str] = []
+        kinds: list[ResultKind] = []
         for index, (intent, clause) in enumerate(intents):
             await asyncio.sleep(self._think_s / len(intents))
+            run.kind = "answer"
             facts.append(await _HANDLERS[intent](run, clause))
+            kinds.append(run.kind)
             if index < len(intents) - 1:
                 await ctx.partial(facts[-1])
         return TaskOutcome(
             text="\n".join(facts)[:_MAX_TEXT],
             data={"intent": "+".join(i for i, _ in intents), "tool_calls": [*run.calls]},
+            kind=overall_kind(kinds),
         )
 
 
 class _Run:
     """One answer in progress: the context, today's date and the tools called so far."""
 
-    def __init__(self, ctx: BrainContext, today: date) -> None:
+    def __init__(self, ctx: BrainContext, today: date, *, now: str = "00:00") -> None:
         self.ctx = ctx
         self.today = today
+        self.now = now
+        """The local time, as 24-hour HH:MM."""
         self.calls: list[str] = []
+        self.kind: ResultKind = "answer"
+        """The kind of the part being answered: a handler that asks or doesn't know says so."""
+
+    def ask(self, question: str) -> str:
+        """``question`` asks the caller for a detail the part needs (a ``needs_detail`` part)."""
+        self.kind = "needs_detail"
+        return question
+
+    def dont_know(self) -> str:
+        """The restaurant's information does not answer the part (an ``unknown`` part)."""
+        self.kind = "unknown"
+        return DONT_KNOW
 
     async def call(self, name: str, arguments: Mapping[str, Any]) -> ToolResult:
         """Call a tool if the task allows it; otherwise an error result saying so."""
@@ -206,45 +225,96 @@ class _Run:
         turns = [t.text for t in reversed(self.ctx.task.context) if t.role == "caller"]
         return next((v for v in map(parse, [self.ctx.task.request, *turns]) if v is not None), None)
 
+    def booking_name(self) -> tuple[str | None, bool]:
+        """The name for the booking and whether the caller spelled it: from the latest of the
+        request and the caller's earlier turns that has one; a spelling beats a name said in
+        the same turn, and a bare name ("Okafor.") counts when the agent had asked for it."""
+        for text, asked in _caller_lines(self.ctx):
+            if spelled := spelled_name(text):
+                return spelled, True
+            name = parse_name(text) or (bare_name(text) if _ASKED_NAME.search(asked) else None)
+            if name:
+                return name, False
+        return None, False
+
+    def asked_to_spell(self) -> bool:
+        """Whether the agent already asked the caller to spell the name (asked once only)."""
+        return any(t.role == "agent" and "spell" in t.text.lower() for t in self.ctx.task.context)
+
 
 async def _book(run: _Run, clause: str) -> str:
+    """Check the table; read the details back with the name (asking for the name, or for its
+    spelling when it is unusual or looks misheard); book once the caller has confirmed."""
     party, time = run.detail(parse_party_size), run.detail(parse_time)
     day: date | None = run.detail(lambda text: parse_date(text, run.today))
-    name: str | None = run.detail(parse_name)
+    if day == run.today and time is not None and time < run.now and run.detail(_weekday_named):
+        day += timedelta(days=7)  # "Sunday at noon", said on a Sunday evening: next Sunday
+    name, spelled = run.booking_name()
     if party is None or day is None or time is None:
         needed = (("how many people", party), ("which day", day), ("what time", time))
         missing = " and ".join(label for label, value in needed if value is None)
-        return f"To check for a table I still need to know {missing}."
+        return run.ask(f"To check for a table I still need to know {missing}.")
     slot = {"party_size": party, "date": day.isoformat(), "time": time}
-    if run.ctx.task.confirmed and name:
+    spell = name is not None and not spelled and is_unusual(name) and not run.asked_to_spell()
+    if run.ctx.task.confirmed and name and not spell:
         return (await run.call("book_table", {**slot, "name": name})).content
     result = await run.call("check_availability", slot)
     if result.is_error or not result.content.startswith("Yes"):
         return result.content
     if name is None:
-        return f"{result.content} To book it I still need the name for the booking."
+        return run.ask(f"{result.content} To book it I still need the name for the booking.")
+    if spell:
+        return run.ask(f"{result.content} Before booking, the name needs spelling: {name}.")
     return (
         f"{result.content} Booking it needs the caller's confirmation of the details: a table "
         f"for {party} on {day:%A %d %B} at {time}, under the name {name}."
     )
 
 
-async def _lookup(run: _Run, clause: str) -> str:
-    request = run.ctx.task.request
-    cancel = re.search(r"\bcancel", request, re.IGNORECASE) is not None
-    reference = _REFERENCE.search(request)
+async def _find(run: _Run, clause: str) -> str:
+    """A booking by its reference, or by the name and the day."""
+    return (await _booking_of(run))[0]
+
+
+async def _cancel(run: _Run, clause: str) -> str:
+    """Find the booking (by reference, or name and day), then cancel it once confirmed."""
+    found, reference = await _booking_of(run, cancelling=True)
     if reference is None:
-        name, day = parse_name(request), parse_date(request, run.today)
-        if name and day:
-            return (await run.call("find_booking", {"name": name, "date": day.isoformat()})).content
-        return "To find the booking I need its reference (like TT-4F7K2), or the name and the day."
-    ref = reference.group(0).upper()
-    if cancel and run.ctx.task.confirmed:
-        return (await run.call("cancel_booking", {"reference": ref})).content
-    found = await run.call("find_booking", {"reference": ref})
-    if cancel and not found.is_error:
-        return f"{found.content} Cancelling it needs the caller's confirmation."
-    return found.content
+        return found
+    if run.ctx.task.confirmed:
+        return (await run.call("cancel_booking", {"reference": reference})).content
+    return f"{found} Cancelling it needs the caller's confirmation."
+
+
+async def _booking_of(run: _Run, *, cancelling: bool = False) -> tuple[str, str | None]:
+    """What the booking tools say about the caller's booking, and its reference when exactly one
+    live booking was found."""
+    reference: str | None = run.detail(parse_reference)
+    if reference is None:
+        name, _spelled = run.booking_name()
+        day: date | None = run.detail(lambda text: parse_date(text, run.today))
+        if not (name and day):
+            return run.ask(
+                "To find the booking I need its reference (like TT-4F7K2), or the name and the day."
+            ), None
+        if cancelling and run.ctx.task.confirmed and (ref := _reference_in_context(run)):
+            return "", ref
+        result = await run.call("find_booking", {"name": name, "date": day.isoformat()})
+    else:
+        if cancelling and run.ctx.task.confirmed:
+            return "", reference
+        result = await run.call("find_booking", {"reference": reference})
+    references = set(_REFERENCES.findall(result.content))
+    live = not result.is_error and "Cancelled booking" not in result.content
+    return result.content, (references.pop() if live and len(references) == 1 else None)
+
+
+def _reference_in_context(run: _Run) -> str | None:
+    """The reference the agent read out for this booking (the caller confirmed that one)."""
+    for turn in reversed(run.ctx.task.context):
+        if turn.role == "agent" and (found := parse_reference(turn.text)):
+            return found
+    return None
 
 
 async def _bill(run: _Run, clause: str) -> str:
@@ -275,7 +345,7 @@ async def _bill(run: _Run, clause: str) -> str:
     text = re.sub(r"(?<=\d)\s*[x\u00d7]\s*(?=\d)", "*", text).replace("\u00f7", "/")
     runs = [r.strip() for r in re.findall(r"[\d.\s()+\-*/]+", text) if re.search(r"\d\s*[-+*/]", r)]
     if not runs:
-        return "To work out the bill I need the total and how many people are sharing it."
+        return run.ask("To work out the bill I need the total and how many people are sharing it.")
     return (await run.call("calculate", {"expression": max(runs, key=len)})).content
 
 
@@ -294,22 +364,23 @@ async def _knowledge(run: _Run, clause: str) -> str:
     "Tonight", "tomorrow" and weekdays are read as the day they mean, so "when do you close
     tonight?" on a Sunday finds Sunday's hours; the day is named when the caller did not."""
     result = await run.call("search_knowledge", {"query": clause})
-    if result.is_error:
-        return result.content
+    if result.is_error:  # nothing in the restaurant's information answers it
+        return run.dont_know()
     day = parse_date(clause, run.today)
     weekday = f"{day:%A}" if day is not None else ""
     picked = best_passages(result.content, clause, focus=[weekday], limit=_KNOWLEDGE_PASSAGES)
     if not picked:
         return result.content
-    said = _DAY.search(clause.lower())
-    relative = said is not None and said.group(1) in ("today", "tonight", "tomorrow")
+    relative = _RELATIVE_DAY.search(clause) is not None
     named = f"{'Today' if day == run.today else 'Tomorrow'} is {weekday}. " if relative else ""
     return named + " ".join(picked)
 
 
 _HANDLERS: dict[str, Callable[[_Run, str], Awaitable[str]]] = {
     "book": _book,
-    "lookup": _lookup,
+    "availability": _book,  # checked as a booking request is, and offered to be booked
+    "cancel": _cancel,
+    "find": _find,
     "bill": _bill,
     "time": _time,
     "weather": _weather,
@@ -319,17 +390,6 @@ _HANDLERS: dict[str, Callable[[_Run, str], Awaitable[str]]] = {
 
 def _number(word: str) -> int:
     return int(word) if word.isdigit() else _WORDS[word]
-
-
-def _clock(hour_text: str, minutes: int, meridiem: str | None) -> str | None:
-    hour = _number(hour_text)
-    if meridiem and meridiem[0] == "p" and hour < 12:
-        hour += 12
-    elif meridiem and meridiem[0] == "a" and hour == 12:
-        hour = 0
-    elif not meridiem and 1 <= hour <= 11 and hour_text[0] != "0":
-        hour += 12  # a bare small hour: the restaurant opens at noon
-    return f"{hour:02d}:{minutes:02d}" if hour <= 23 and minutes <= 59 else None
 
 
 def _place(clause: str) -> str | None:

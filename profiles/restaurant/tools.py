@@ -55,7 +55,11 @@ class SlotArgs(BaseModel):
 class BookArgs(SlotArgs):
     """A booking request."""
 
-    name: str = Field(min_length=1, max_length=80, description="Name the booking is under.")
+    name: str = Field(
+        min_length=1,
+        max_length=80,
+        description="Name the booking is under, as the caller spelled it if they did.",
+    )
     phone: str = Field("", max_length=30, description="Contact number, if the caller gave one.")
     notes: str = Field("", max_length=300, description="Requests: high chair, allergy, occasion.")
 
@@ -103,8 +107,9 @@ async def check_availability(ctx: ToolContext, args: SlotArgs) -> str:
     progress="booking a table for {party_size} on {date} at {time}",
 )
 async def book_table(ctx: ToolContext, args: BookArgs) -> str:
-    """Book a table once the caller has confirmed the name, day, time and party size. Returns the
-    booking reference to read back. Never call it twice for the same request."""
+    """Book a table once the caller has confirmed the name, day, time and party size (read the
+    name back first; have an unusual name spelled). Returns the booking reference to read back.
+    Never call it twice for the same request."""
     start = _requested_start(ctx, args, RESTAURANT)
     idempotency = f"idem:{ctx.idempotency_key}"
     async with ctx.store.lock(f"day:{args.date}"):

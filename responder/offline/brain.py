@@ -19,6 +19,8 @@ is testable without a session.
 from __future__ import annotations
 
 import ast
+import functools
+import itertools
 import json
 import re
 import uuid
@@ -31,6 +33,13 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGive
 
 from responder.backchannel import is_backchannel
 from responder.masking import speakable
+from responder.turns import (
+    CONTINUATION_WINDOW_S,
+    caller_turns,
+    continues,
+    incomplete_reason,
+    joined,
+)
 from shared.passages import best_passages, split_passages
 from shared.profile import Profile
 
@@ -71,11 +80,20 @@ _DERIVED_CALL = re.compile(r"_(?:result|final|partial_\d+)$")
 _TASK_STARTED = re.compile(r"\bTask (\d+) started\b")
 _QUOTED = re.compile(r'"([^"]*)"')
 _CALL_ID = re.compile(r"tool output with call id (\S+?)[.,\s]")
-_ANSWER_REPR = re.compile(r"answer is this: ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+_ANSWER_REPR = re.compile(r"\bis this: ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+|\n+")
 _NUMBERED = re.compile(r"^\d+\.\s+", re.MULTILINE)
 _CUT_OFF = "\nThe caller cut you off last time"
 _OFFERED_RETRY = re.compile(r"\btry again\b", re.IGNORECASE)
+_NO_ANSWER = "has no answer"
+"""In the floor's instructions for an ``unknown`` result (responder.prompts.answer_instructions)."""
+_RETRY_LATER = "could not be finished"
+"""In the instructions for a failure worth another try: the only one that offers it."""
+_CANNOT = "cannot be done"
+"""In the instructions for a failure that another try would not mend."""
+_MESSAGE = re.compile(r"\bmessage\b", re.IGNORECASE)
+TAKE_A_MESSAGE = "I can take a message for the team if you like."
+"""The offer said with every "I don't know" and "I can't do that" (never "try again")."""
 _LONG_DATE = re.compile(
     r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) (\d{1,2}) "
     r"(?:January|February|March|April|May|June|July|August|September|October|November|"
@@ -97,6 +115,17 @@ class _Delegation:
     request: str
     number: int
     answered: bool
+
+
+_MAX_FRAGMENTS = 3
+"""Caller turns at most that one sentence is heard across ("a table for um", "for four and",
+"on Saturday")."""
+
+
+def _unfinished(text: str) -> bool:
+    """Words that stop mid-sentence by the words themselves ("a table for um"), not only by a
+    transcript's trailing "..." (see :func:`responder.turns.incomplete_reason`)."""
+    return incomplete_reason(text) not in (None, "trailing_off")
 
 
 def is_small_talk(text: str) -> bool:
@@ -161,6 +190,9 @@ class OfflineFrontDesk(llm.LLM[Any]):
     """Put before the latest request when the caller confirmed it."""
     fallback_line = "Sorry, I didn't catch that. How can I help?"
     """Said to a turn that is neither small talk nor a request (see :meth:`is_request`)."""
+    go_on_line = "Yes, go on?"
+    """Said to words that stop mid-sentence ("I'd like to book a table for um…") instead of
+    delegating half a request; the caller's next turn is heard as its rest."""
 
     def __init__(self, profile: Profile) -> None:
         super().__init__()
@@ -248,12 +280,31 @@ class OfflineFrontDesk(llm.LLM[Any]):
                 return reply
         if is_backchannel(text):
             return Decision()  # "mm-hm": keep listening
+        fragment = self._fragment_finished_by(items)
+        if fragment is not None:  # "a table for um…" then "…four people": one request
+            text = joined(fragment, text)
+        if _unfinished(text) and not is_small_talk(text):
+            return Decision(self.go_on_line)  # don't hand the thinker half a sentence
         if latest is not None and _CORRECTION.search(text):
             request = f"{text} (correcting: {latest.request})"
             return _delegate("Sure, let me change that.", request, replaces=latest.number)
         if self.is_request(text):
             return _delegate(self.acknowledgement(text), text)
         return Decision(self.small_talk(text))
+
+    def _fragment_finished_by(self, items: Sequence[llm.ChatItem]) -> str | None:
+        """The earlier caller turns whose sentence the latest one finishes, joined (see
+        :func:`responder.turns.continues`; after an unfinished turn, answered with
+        :attr:`go_on_line`, however long the caller took), or None."""
+        said = caller_turns(items)[-_MAX_FRAGMENTS - 1 :]
+        fragments: list[str] = []
+        for previous, current in reversed(list(itertools.pairwise(said))):
+            asked_to_go_on = _unfinished(previous.text) and not is_small_talk(previous.text)
+            window = None if asked_to_go_on else CONTINUATION_WINDOW_S
+            if not continues(previous, current, window_s=window):
+                break
+            fragments.insert(0, previous.text)
+        return functools.reduce(joined, fragments) if fragments else None
 
     def _after_answer(self, text: str, latest: _Delegation, asked: str) -> Decision | None:
         """A "yes" or "no" to what the host last asked about the latest request, if it was."""
@@ -294,13 +345,17 @@ class OfflineFrontDesk(llm.LLM[Any]):
         answer = _referenced_answer(instruction, items)
         if answer is not None:
             spoken = speak_answer(answer, self.rewrites)
+            if _NO_ANSWER in instruction and not _MESSAGE.search(spoken):
+                spoken = f"{spoken} {TAKE_A_MESSAGE}".strip()
             if instruction.startswith("An early fact"):
                 return f"{spoken} I'm still working on the rest."
             if instruction.startswith("Follow-up"):
                 return f"Sorry for the wait. {spoken}"
             return spoken
-        if "could not be finished" in instruction:
+        if _RETRY_LATER in instruction:
             return "Sorry, I couldn't get that done just now. Would you like me to try again?"
+        if _CANNOT in instruction:
+            return f"Sorry, I can't get that done. {TAKE_A_MESSAGE}"
         if "taking longer than it should" in instruction:
             return "This is taking longer than it should. I'm still on it and will tell you soon."
         return ""

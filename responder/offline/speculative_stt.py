@@ -5,7 +5,10 @@ is only after the VAD's whole end-of-speech silence (0.3 s offline). :class:`Spe
 transcribing as soon as the caller has paused for ``speculate_after_s``: if the pause turns out to
 be the end of the turn, the transcript is ready (or nearly) when the VAD ends the speech; if the
 caller speaks again, that guess is dropped and the utterance is transcribed whole as usual. The
-silence the VAD waits out is spent transcribing instead of idling::
+silence the VAD waits out is spent transcribing instead of idling. Each final transcript's
+``start_time`` and ``end_time`` say where its speech was in the stream (seconds of audio since the
+stream began, as LiveKit's streaming STTs give them), so its listener knows how long the caller
+spoke::
 
     stt = SpeculativeSTT(stt=WhisperSTT(), vad=silero.VAD.load(min_silence_duration=0.3))
     session = AgentSession(stt=stt, vad=..., ...)
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -160,7 +164,7 @@ class _SpeculativeStream(stt.RecognizeStream):
                     type=stt.SpeechEventType.END_OF_SPEECH, speech_end_time=speech_end_time
                 )
             )
-            await self._final_transcript(event.frames, speech_end_time)
+            await self._final_transcript(event.frames, speech_end_time, _speech_span(event))
             self._speech = []
 
     def _follow_pause(self, silence_s: float) -> None:
@@ -174,7 +178,11 @@ class _SpeculativeStream(stt.RecognizeStream):
             task.add_done_callback(_retrieve)  # a dropped guess's failure is nobody's business
             self._guess = _Guess(task)
 
-    async def _final_transcript(self, frames: list[rtc.AudioFrame], speech_end_time: float) -> None:
+    async def _final_transcript(
+        self, frames: list[rtc.AudioFrame], speech_end_time: float, span: tuple[float, float]
+    ) -> None:
+        """Send the utterance's transcript (none if nothing was heard), stamped with ``span``:
+        where its speech starts and ends in the stream, in seconds."""
         guess, self._guess = self._guess, None
         result: stt.SpeechEvent | None = None
         if guess is not None and guess.standing:
@@ -185,10 +193,14 @@ class _SpeculativeStream(stt.RecognizeStream):
             result = await self._recognize(utils.merge_frames(frames))
         if not result.alternatives or not result.alternatives[0].text:
             return
+        start_time, end_time = span
+        heard = dataclasses.replace(
+            result.alternatives[0], start_time=start_time, end_time=end_time
+        )
         self._event_ch.send_nowait(
             stt.SpeechEvent(
                 type=stt.SpeechEventType.FINAL_TRANSCRIPT,
-                alternatives=[result.alternatives[0]],
+                alternatives=[heard],
                 speech_end_time=result.speech_end_time or speech_end_time,
             )
         )
@@ -197,6 +209,14 @@ class _SpeculativeStream(stt.RecognizeStream):
         return await self._owner._stt.recognize(
             buffer=frames, language=self._language, conn_options=self._wrapped_conn_options
         )
+
+
+def _speech_span(event: vad.VADEvent) -> tuple[float, float]:
+    """Start and end of the speech an end-of-speech event closes, in seconds of the stream (the
+    VAD's clock: audio pushed so far), without the silence that ended it: how long the caller
+    spoke, for telling a backchannel from a barge-in."""
+    end = max(event.timestamp - event.silence_duration, 0.0)
+    return max(end - event.speech_duration, 0.0), end
 
 
 def _retrieve(task: asyncio.Task[stt.SpeechEvent]) -> None:

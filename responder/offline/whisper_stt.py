@@ -12,6 +12,12 @@ transcript, transcribed in a worker thread::
     stt = WhisperSTT()
     await asyncio.to_thread(stt.load)          # optional: load now rather than on first use
     session = AgentSession(stt=stt, vad=silero.VAD.load(), ...)
+
+Whisper reads a *prompt* as the text said before the audio, and writes in its style.
+:meth:`WhisperSTT.primed` gives a view of the same loaded model that asks a callable for a prompt
+before each utterance: tandem primes it with spelled names right after the agent asked the caller
+to spell one (:data:`responder.listening.SPELLING_PROMPT`), which turns "D, U, B, O, I, S" from
+"UBOIS." into "D-U-B-O-I-S." (`make bench-stt`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,20 +165,39 @@ class WhisperSTT(stt.STT[Any]):
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
+        return await self.transcribe(buffer, language=language)
+
+    async def transcribe(
+        self,
+        buffer: utils.AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        prompt: str | None = None,
+    ) -> stt.SpeechEvent:
+        """One utterance's final transcript, Whisper primed with ``prompt`` (the text said
+        before it) if given. Transcribes in a worker thread."""
         code = LanguageCode(language if utils.is_given(language) else self._language)
         audio = whisper_input(buffer)
-        text, confidence = await asyncio.to_thread(self._transcribe, audio, code.language)
+        text, confidence = await asyncio.to_thread(self._transcribe, audio, code.language, prompt)
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
             request_id=utils.shortuuid(),
             alternatives=[stt.SpeechData(language=code, text=text, confidence=confidence)],
         )
 
-    def _transcribe(self, audio: npt.NDArray[np.float32], language: str) -> tuple[str, float]:
+    def primed(self, prompt: Callable[[], str | None]) -> PrimedWhisperSTT:
+        """This model (loaded once, shared) as an STT that primes each utterance with
+        ``prompt()``, asked as the utterance is transcribed (None: no prompt)."""
+        return PrimedWhisperSTT(self, prompt)
+
+    def _transcribe(
+        self, audio: npt.NDArray[np.float32], language: str, prompt: str | None = None
+    ) -> tuple[str, float]:
         """Text and confidence (the mean token probability) of one utterance; runs in a thread.
 
         An utterance that fits one window is encoded with a short context
         (:func:`context_frames`); a longer one goes through faster-whisper's windowed decoding.
+        ``prompt``: text said before the utterance, which Whisper continues in its style.
         """
         from faster_whisper.tokenizer import Tokenizer  # the demo extra: __init__ checked it
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -180,18 +206,19 @@ class WhisperSTT(stt.STT[Any]):
         features = model.feature_extractor(audio)
         frames = int(features.shape[-1])
         if frames > WINDOW_FRAMES - CONTEXT_MARGIN_FRAMES:
-            return self._transcribe_windows(model, audio, language)
+            return self._transcribe_windows(model, audio, language, prompt)
         context = np.zeros((features.shape[0], context_frames(frames)), dtype=np.float32)
         context[:, :frames] = features
         tokenizer = Tokenizer(
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
         )
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        before = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt.strip())] if prompt else []
+        start = [*before, *tokenizer.sot_sequence, tokenizer.no_timestamps]
         result = model.model.generate(
             model.encode(context),
-            [prompt],
+            [start],
             beam_size=self._beam_size,
-            max_length=len(prompt) + max_tokens(frames),
+            max_length=len(start) + max_tokens(frames),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -207,7 +234,11 @@ class WhisperSTT(stt.STT[Any]):
         return text, math.exp(mean_logprob)
 
     def _transcribe_windows(
-        self, model: WhisperModel, audio: npt.NDArray[np.float32], language: str
+        self,
+        model: WhisperModel,
+        audio: npt.NDArray[np.float32],
+        language: str,
+        prompt: str | None,
     ) -> tuple[str, float]:
         segments, _info = model.transcribe(
             audio,
@@ -215,6 +246,7 @@ class WhisperSTT(stt.STT[Any]):
             beam_size=self._beam_size,
             without_timestamps=True,
             vad_filter=False,
+            initial_prompt=prompt,
         )
         decoded = list(segments)  # decoding happens while the generator is consumed
         text = "".join(segment.text for segment in decoded).strip()
@@ -222,6 +254,39 @@ class WhisperSTT(stt.STT[Any]):
             return text, 0.0
         mean_logprob = sum(segment.avg_logprob for segment in decoded) / len(decoded)
         return text, math.exp(mean_logprob)
+
+
+class PrimedWhisperSTT(stt.STT[Any]):
+    """A :class:`WhisperSTT` whose every utterance is primed with ``prompt()`` (see
+    :meth:`WhisperSTT.primed`); one per call, over the process's one loaded model."""
+
+    def __init__(self, whisper: WhisperSTT, prompt: Callable[[], str | None]) -> None:
+        super().__init__(capabilities=whisper.capabilities)
+        self._whisper = whisper
+        self._prompt = prompt
+
+    @property
+    def model(self) -> str:
+        """The primed model's name."""
+        return self._whisper.model
+
+    @property
+    def provider(self) -> str:
+        """Always ``faster-whisper``."""
+        return self._whisper.provider
+
+    def prewarm(self) -> None:
+        """Start loading the model (see :meth:`WhisperSTT.prewarm`)."""
+        self._whisper.prewarm()
+
+    async def _recognize_impl(
+        self,
+        buffer: utils.AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions,
+    ) -> stt.SpeechEvent:
+        return await self._whisper.transcribe(buffer, language=language, prompt=self._prompt())
 
 
 def context_frames(frames: int) -> int:

@@ -5,7 +5,7 @@ Thinker side: :class:`TaskWorker` running a :class:`TaskHandler`.
 """
 
 from shared.bus._task_run import WorkerStats
-from shared.bus.handler import TaskContext, TaskFailed, TaskHandler, TaskOutcome
+from shared.bus.handler import TaskContext, TaskFailed, TaskHandler, TaskOutcome, overall_kind
 from shared.bus.responder import ResponderBus, SessionLink
 from shared.bus.worker import TaskWorker
 
@@ -18,4 +18,5 @@ __all__ = [
     "TaskOutcome",
     "TaskWorker",
     "WorkerStats",
+    "overall_kind",
 ]

@@ -213,7 +213,7 @@ def _answer(run: TaskRun, task: TaskRequest, handler_task: asyncio.Future[Any]) 
     try:
         if not isinstance(outcome, TaskOutcome):
             raise TypeError(f"handler returned {type(outcome).__name__}, not a TaskOutcome")
-        result = run.event(ResultEvent, text=outcome.text, data=outcome.data)
+        result = run.event(ResultEvent, text=outcome.text, data=outcome.data, kind=outcome.kind)
         encode(result)  # too large, or not JSON: fail here, not in every reader
     except (ValidationError, WireFormatError, TypeError) as invalid:
         log.error("task answer does not fit the wire schema", exc_info=invalid, extra=ids)

@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import JsonValue
 
-from shared.wire import TaskRequest
+from shared.wire import ResultKind, TaskRequest
 
 
 @dataclass(frozen=True, slots=True)
 class TaskOutcome:
-    """A finished task: facts for the responder to say, and structured data."""
+    """A finished task: what the responder should say, its kind, and structured data.
+
+    ``kind`` tells the responder how to say it: ``"answer"``, facts that answer the request;
+    ``"unknown"``, the information is not there (or it can't be done here), said plainly with an
+    offer to take a message and never an offer to try again; ``"needs_detail"``, a detail only
+    the caller can give is missing, and ``text`` asks for exactly that (after any fact the caller
+    needs first: "A table for 4 is free. What name is it under?"). A failure that may go away on
+    another try is not an outcome: raise :class:`TaskFailed` with ``retryable=True``.
+    """
 
     text: str
     data: dict[str, JsonValue] = field(default_factory=dict)
+    kind: ResultKind = "answer"
+
+
+def overall_kind(kinds: Iterable[ResultKind]) -> ResultKind:
+    """The kind of one outcome that answers several parts of a request, given each part's: an
+    answer if any part was answered (its text says what was not), else a question if a part
+    needs a detail, else unknown (``"answer"`` for no parts)."""
+    found = set(kinds)
+    if not found or "answer" in found:
+        return "answer"
+    return "needs_detail" if "needs_detail" in found else "unknown"
 
 
 class TaskFailed(Exception):
     """Raised by a handler for a failure the caller should hear about (becomes an ``error`` event
-    with code ``failed``). The message must be safe to show; it is not redelivered."""
+    with code ``failed``). The message must be safe to show; it is not redelivered.
+
+    ``retryable``: the same request, asked again, may well succeed (a model or a service was
+    down, or too slow); the caller is offered another try only then. Not knowing the answer or
+    missing a detail is not a failure: return a :class:`TaskOutcome` of that kind instead."""
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)

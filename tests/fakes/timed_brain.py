@@ -36,6 +36,8 @@ class Plan:
     arguments: dict[str, Any] = field(default_factory=dict)
     delay_s: float = 0.0
     fail: str | None = None
+    retryable: bool = False
+    """With ``fail``: whether the failure says another try may work."""
     partial: str | None = None
 
 
@@ -65,5 +67,5 @@ class TimedBrain:
             self.cancelled += 1
             raise
         if plan.fail is not None:
-            raise TaskFailed(plan.fail)
+            raise TaskFailed(plan.fail, retryable=plan.retryable)
         return TaskOutcome(plan.answer)

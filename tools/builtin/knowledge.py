@@ -3,11 +3,19 @@
 A profile's knowledge files are split at their ``## `` headings (:mod:`shared.knowledge`); each
 section (heading and body) is one document. Each profile's index is built on first use and kept
 for the life of the process.
+
+BM25 ranks any section sharing a word with the question, so a search alone would read out a
+passage about something else ("can I bring my own wine?" finds the house wine). A section only
+answers when it *covers* the question (:func:`relevant_sections`): when the question's words it
+contains make up more than :data:`MIN_COVERAGE` of them, weighted by rarity. Nothing relevant,
+and the tool says so; the offline knowledge brain uses the same test.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -21,8 +29,9 @@ from tools import Profile, Section, ToolContext, ToolError, tool
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each indexing step at DEBUG
 
 MAX_SECTIONS = 2
-SECOND_SECTION_MIN_RATIO = 0.6
-"""The runner-up section is returned too when it scores at least this share of the best one."""
+SECOND_SECTION_MIN_SHARE = 0.8
+"""The runner-up section is returned too when it covers at least this share of what the best
+one covers (and more than :data:`MIN_COVERAGE` of the question)."""
 BM25_LENGTH_NORMALISATION = 0.5
 """BM25's ``b``, below the usual 0.75: the long sections of a business's information (a menu, a
 price list) are long because they hold more facts, not because they ramble, so length should
@@ -38,6 +47,11 @@ _QUESTION_WORDS = (
 )
 STOPWORDS = sorted(set(bm25s.stopwords.STOPWORDS_EN) | set(_QUESTION_WORDS.split()))
 
+MIN_COVERAGE = 0.5
+"""A section answers a question when the question's terms it contains make up more than this
+share of the question's terms, each weighted by how rare it is in the knowledge (a term the
+knowledge never mentions weighs as much as the rarest: it may be what the caller asked about)."""
+
 
 class KnowledgeArgs(BaseModel):
     """Arguments of :func:`search_knowledge`."""
@@ -46,7 +60,7 @@ class KnowledgeArgs(BaseModel):
         max_length=500,
         description=(
             "The caller's question in a few words, e.g. 'is there parking', "
-            "'opening hours on Sunday', 'how much is a repair'"
+            "'opening hours on Sunday', 'how much is a repair'; one question per call"
         ),
     )
 
@@ -148,6 +162,122 @@ def knowledge_index(profile: Profile) -> KnowledgeIndex | None:
     return index
 
 
+# -- relevance -----------------------------------------------------------------------------------
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY = (
+    r"((?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
+    r"|(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\b\.?)"
+)
+DAYS = re.compile(rf"\b{_DAY}(?:\s*(?:-|\u2013|to|through|until)\s*{_DAY})?")
+"""A weekday, or a range of them: "Tuesday", "Monday to Friday", "Mon-Sat"."""
+
+GENERIC = frozenset(
+    query_terms(
+        "accept able anyone available bring charge cost costs credit day days do does far get "
+        "have info information kind kinds long many much offer offers possible price prices "
+        "pricing provide sell someone something sort take tell there time times type types "
+        "today tonight tomorrow now currently"
+    )
+)
+"""Terms that say how the caller asks, not what about: they neither count for nor against a
+section (a price list answers "how much does it cost" without the word "cost", opening hours
+answer "are you open tonight" without "tonight", and "can I bring my dog" asks about dogs)."""
+_RELATED = (
+    "address location locat where street directions find situat",
+    "hour open opening clos closing",
+    "park parking car",
+    "phone telephone number call",
+    "book booking reserv reservation appointment",
+    "pay payment card cash",
+    "accessib wheelchair step lift elevator",
+    "child children kid kids famil",
+    "dog dogs pet pets animal",
+    "subway metro underground train station bahn",
+    "fix repair mend",
+    "tyre tyr tire tir",
+)
+"""Words a caller and a knowledge file may use for the same thing ("your address" and "the studio
+is at..." under a "Location" heading): a question's term is covered by any of its relatives."""
+_RELATIVES: dict[str, frozenset[str]] = {}
+for _group in _RELATED:
+    _stems = frozenset(word[:4] for word in _group.split())
+    for _stem in _stems:
+        _RELATIVES[_stem] = _RELATIVES.get(_stem, frozenset()) | _stems
+HINTS = (
+    (re.compile(r"\bwhere\b", re.IGNORECASE), "address location"),
+    (re.compile(r"\bwhen\b|\bwhat time\b", re.IGNORECASE), "opening hours"),
+)
+"""What a question with no words of its own asks about ("Where are you?": the address)."""
+
+
+def topic_terms(question: str) -> set[str]:
+    """What ``question`` asks about: its terms, less the generic ones ("cost", "have") and
+    numbers, which are details of a request ("for 20 people"), not its subject."""
+    return {t for t in query_terms(question) if t not in GENERIC and not any(map(str.isdigit, t))}
+
+
+def relevant_sections(index: KnowledgeIndex, question: str) -> list[tuple[int, float]]:
+    """The sections that answer ``question``, as ``(position, coverage)``, best first: those
+    covering more than :data:`MIN_COVERAGE` of it, by coverage, then in the search's order.
+    Coverage matches words by their first letters ("located" finds "Location"), so a section the
+    exact-word search misses still counts. A question with only generic words ("what are your
+    prices?") gets the search's best match; one with no words at all, nothing."""
+    terms = topic_terms(question)
+    if not terms:  # "where are you?": what such a question is about
+        question += "".join(f" {words}" for hint, words in HINTS if hint.search(question))
+    ranked = [index.sections.index(section) for section, _ in index.search(question)]
+    if not terms:  # only generic words: the search's best match
+        return [(position, 1.0) for position in ranked[:1]]
+    shares = coverage(index, terms)
+    found = [(position, share) for position, share in enumerate(shares) if share > MIN_COVERAGE]
+    order = {position: rank for rank, position in enumerate(ranked)}
+    return sorted(found, key=lambda item: (-item[1], order.get(item[0], len(ranked))))
+
+
+def coverage(index: KnowledgeIndex, terms: set[str]) -> list[float]:
+    """For each section, the weighted share of ``terms`` it contains. A term matches a section's
+    term with the same first four letters ("nearby" finds "nearest"), and a weekday matches a
+    range of days that includes it ("Tuesday" is in "Monday to Friday")."""
+    words = [
+        {term[:4] for term in section_terms} | {day[:4] for day in days_in(section.text())}
+        for section, section_terms in zip(index.sections, index.terms, strict=True)
+    ]
+    count = len(words)
+
+    def weight(term: str) -> float:  # a term the knowledge never mentions weighs as a rare one
+        seen = max(1, sum(term[:4] in section for section in words))
+        return math.log((count + 1) / (seen + 0.5))
+
+    weights = {term: weight(term) for term in terms}
+    total = sum(weights.values())
+
+    def covered(term: str, section: set[str]) -> bool:
+        return not _RELATIVES.get(term[:4], frozenset({term[:4]})).isdisjoint(section)
+
+    return [
+        sum(w for term, w in weights.items() if covered(term, section)) / total if total else 0.0
+        for section in words
+    ]
+
+
+def days_in(text: str) -> set[str]:
+    """Every weekday ``text`` names, ranges included ("Monday to Wednesday": three)."""
+    days: set[str] = set()
+    for found in DAYS.finditer(text):
+        first = _day_number(found.group(1))
+        last = _day_number(found.group(2) or found.group(1))
+        days.update(WEEKDAYS[(first + step) % 7] for step in range((last - first) % 7 + 1))
+    return days
+
+
+def _day_number(name: str) -> int:
+    return [day[:3] for day in WEEKDAYS].index(name[:3].lower())
+
+
+# -- the tool ------------------------------------------------------------------------------------
+
+
 @tool(responder_safe=True, latency="fast", timeout_s=5.0)
 async def search_knowledge(ctx: ToolContext, args: KnowledgeArgs) -> str:
     """Look up the business's own information to answer a caller's question about it.
@@ -157,9 +287,10 @@ async def search_knowledge(ctx: ToolContext, args: KnowledgeArgs) -> str:
     a person. Use it whenever the caller asks about the business instead of answering from
     memory.
 
-    Returns the one or two most relevant sections of the business's information (a heading, then
-    its text); answer the caller from them in a sentence or two. An error means the business's
-    information does not answer the question: say you don't know, and offer to take a message.
+    Returns the one or two sections of the business's information that answer the question (a
+    heading, then its text); answer the caller from them in a sentence or two. An error means
+    the business's information does not answer the question: say you don't know, and offer to
+    take a message.
     """
     query = args.query.strip()
     if not query:
@@ -171,14 +302,12 @@ async def search_knowledge(ctx: ToolContext, args: KnowledgeArgs) -> str:
             "there is no business information to look up on this call; tell the caller you "
             "don't know and offer to take a message"
         )
-    hits = index.search(query)
-    if not hits:
+    found = relevant_sections(index, query)
+    if not found:
         raise ToolError(
             f"nothing in {profile.name}'s information answers that; tell the caller "
             "you don't know and offer to take a message"
         )
-    best_score = hits[0][1]
-    chosen = [hits[0][0]] + [
-        section for section, score in hits[1:] if score >= SECOND_SECTION_MIN_RATIO * best_score
-    ]
-    return "\n\n".join(section.text() for section in chosen)
+    best = found[0][1]
+    chosen = [position for position, share in found if share >= SECOND_SECTION_MIN_SHARE * best]
+    return "\n\n".join(index.sections[position].text() for position in chosen[:MAX_SECTIONS])
