@@ -107,15 +107,20 @@ class FillerScheduler:
         self._clock = clock
         self._writer = FillerWriter()
         self._loops: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def watch(self, task: DelegatedTask, turn_ended_at: float | None) -> None:
-        """Mask ``task`` until it stops running; ``turn_ended_at`` times the first filler."""
+        """Mask ``task`` until it stops running; ``turn_ended_at`` times the first filler.
+        Nothing once closed: a task delegated as the call ends is not masked."""
+        if self._closed:
+            return
         loop = asyncio.create_task(self._mask(task, turn_ended_at), name="tandem-fillers")
         self._loops.add(loop)
         loop.add_done_callback(self._loops.discard)
 
     async def aclose(self) -> None:
-        """Stop every masking loop."""
+        """Stop every masking loop, and start no more."""
+        self._closed = True
         loops = list(self._loops)
         for loop in loops:
             loop.cancel()

@@ -157,9 +157,13 @@ _LETTER_WORDS = {  # how Whisper writes a letter said on its own, inside a spell
     "you": "U", "vee": "V", "ex": "X", "why": "Y", "wye": "Y", "zed": "Z", "zee": "Z",
 }  # fmt: skip
 _SINGLE = re.compile(r"[A-Za-z]")
-_GROUP = re.compile(r"[A-Za-z](?:[-.][A-Za-z])+|[A-Z]{3,}")
-"""Letters for sure: hyphenated or dotted letters ("P-A-T-E-L", "P.A.T."), or a word in capitals
-(Whisper writes "K, O, W, A, L, S, K, I" as "KOWALSKI")."""
+_GROUP = re.compile(
+    r"[A-Za-z](?:[-.][A-Za-z])+|[A-Z]{3,}|(?=(?:[A-Z]-?){4,}$)[A-Z]{1,3}(?:-[A-Z]{1,3})+"
+)
+"""Letters for sure: hyphenated or dotted letters ("P-A-T-E-L", "P.A.T."), a word in capitals
+(Whisper writes "K, O, W, A, L, S, K, I" as "KOWALSKI"), or four letters or more in short
+capital chunks joined by hyphens ("AF-OR", "AKA-M-U-R-A": Whisper primed for a spelling groups
+letters so; "A-OK" is no spelling)."""
 _HYPHENATED = re.compile(r"[A-Za-z](?:[-.][A-Za-z])+")
 _AS_IN = re.compile(r"\b([A-Za-z])\s+(?:as in|is in|for)\s+[A-Za-z]+\b", re.IGNORECASE)
 _DOUBLE = re.compile(r"\bdouble[\s-]+([A-Za-z])\b", re.IGNORECASE)
@@ -202,8 +206,8 @@ def is_unusual(name: str) -> bool:
 def spelled_name(text: str) -> str | None:
     """The name spelled out in ``text``, or None: "P-A-T-E-L", "P, A, T, E, L", "p a t e l",
     "It's M-I-L-L-E-R", "P as in Peter", "double L", "O apostrophe B R I E N", and what Whisper
-    makes of spoken letters ("KOWALSKI"; "okay AFOR" for O, K, A, F, O, R; "and G-U-Y-E-N" for
-    N, G, U, Y, E, N).
+    makes of spoken letters ("KOWALSKI"; "okay AFOR" or "okay AF-OR" for O, K, A, F, O, R;
+    "and G-U-Y-E-N" for N, G, U, Y, E, N).
 
     A spelling is a run of letters: single letters, hyphenated groups, words in capitals (in a
     short turn only), and words that sound like a letter ("okay", "and", "you") before or

@@ -214,3 +214,13 @@ async def test_a_silent_delegation_is_acknowledged_for_the_model_once(rig: Rig) 
     assert rig.floor.kinds() == ["ack"]
     assert rig.floor.pending[0].text
     assert [e["event"] for e in events] == ["ack_fallback"]
+
+
+async def test_a_task_delegated_as_the_call_ends_is_not_masked(rig: Rig) -> None:
+    await rig.scheduler.aclose()
+    t = task(expected_wait_s=3.0)
+    rig.book.add(t)
+    rig.scheduler.watch(t, turn_ended_at=None)  # after the call closed: no loop left behind
+    await rig.at(5.0, t)
+    assert rig.floor.kinds() == []
+    assert not rig.scheduler._loops

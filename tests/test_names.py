@@ -35,6 +35,8 @@ def test_a_spelled_name_is_assembled(heard: str, name: str) -> None:
         ("KOWALSKI", "Kowalski"),  # "K, O, W, A, L, S, K, I" as Whisper writes it
         ("KOWAL SKI.", "Kowalski"),
         ("It's okay AFOR.", "Okafor"),  # "O, K, A, F, O, R": "O, K" heard as "okay"
+        ("It's okay AF-OR.", "Okafor"),  # the same, primed for a spelling: letters in chunks
+        ("An AKA-M-U-R-A.", "Nakamura"),
         ("and G-U-Y-E-N.", "Nguyen"),  # "N" heard as "and"
         ("Sorry that spelled K-O-W-A-L-S-K-I.", "Kowalski"),
     ],
@@ -52,6 +54,7 @@ def test_letters_whisper_wrote_as_words_or_capitals_count(heard: str, name: str)
         "A table for four under Kolsky.",
         "Look up TT-4F7K2 please",
         "Double T.",
+        "That sounds A-OK to me.",
         "Yes, you are right and I see why",
         "Hi, I'd like a table for five on Saturday at half past eight, under PETA.",
     ],
