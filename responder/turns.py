@@ -68,6 +68,8 @@ from typing import Any, Literal
 from livekit.agents import llm
 from livekit.agents.language import LanguageCode
 
+from responder.backchannel import words
+
 log = logging.getLogger("tandem.responder.turns")
 
 INCOMPLETE_EXTRA_S = 2.0
@@ -96,7 +98,6 @@ def _vocabulary(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _TRAILING_OFF = re.compile("(?:\\.\\.\\.|\u2026|,|-|\u2013|\u2014)\\s*$")
 _FILLERS = _vocabulary("um umm uh uhh er erm ehm uhm hmm")
 _PREPOSITIONS = _vocabulary(
@@ -153,11 +154,6 @@ _MID_SENTENCE = _vocabulary(
     "fifteen sixteen twenty thirty forty fifty hundred couple few"
 )
 """First words that carry a sentence on rather than start one ("…four people on Saturday")."""
-
-
-def words(text: str) -> list[str]:
-    """The words of ``text``, lowercase, punctuation dropped ("I'd" stays one word)."""
-    return _WORD.findall(text.lower().replace("\u2019", "'"))
 
 
 def incomplete_reason(text: str) -> Reason | None:
