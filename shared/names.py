@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["COMMON_NAMES", "is_unusual", "spelled_name", "tidy_name"]
+import jellyfish
+
+__all__ = ["COMMON_NAMES", "is_unusual", "letters", "likely_spelling", "spelled_name", "tidy_name"]
 
 _SURNAMES = """
 smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez
@@ -203,6 +205,68 @@ def is_unusual(name: str) -> bool:
     return False
 
 
+def likely_spelling(spelled: str, heard: str | None) -> str:
+    """The name the caller most likely spelled, given the letters heard (``spelled``) and the
+    name as heard when they said it (``heard``, or None).
+
+    Single letters are the hardest speech there is ("T-A-Y-L-O-R" comes back "T-O-Y-O-R"), but
+    the name said as a word carries its sound ("tailor"). A spelled word that is no common name
+    becomes the common name that sounds like a heard word (the same Metaphone key) and is at most
+    :func:`_letters_off` letters from the spelling; when no name or more than one fits, the
+    letters stand as heard. The agent reads the result back letter by letter, so a caller whose
+    name really is "Tayler" hears "T-A-Y-L-O-R" and spells it again: a spelling given after such
+    a read-back is taken as it is (the caller does not call this then).
+    """
+    sounds = {jellyfish.metaphone(word) for word in (heard or "").lower().split()}
+    return tidy_name(" ".join(_likely_word(word, sounds) for word in spelled.split()))
+
+
+def _likely_word(word: str, sounds: set[str]) -> str:
+    lowered = word.lower()
+    if not sounds or not is_unusual(word):
+        return word
+    fits = [
+        (jellyfish.levenshtein_distance(lowered, name), name)
+        for name in _NAMES_BY_SOUND.get_many(sounds)
+    ]
+    fits = [(off, name) for off, name in fits if off <= _letters_off(lowered)]
+    best = min((off for off, _ in fits), default=None)
+    closest = {name for off, name in fits if off == best}
+    return closest.pop() if len(closest) == 1 else word
+
+
+def _letters_off(word: str) -> int:
+    """How many letters of a spelling may be misheard: one in a short name, two from five
+    letters on."""
+    return 1 if len(word) < 5 else 2
+
+
+class _SoundIndex:
+    """:data:`COMMON_NAMES` by Metaphone key."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self._by_sound: dict[str, set[str]] = {}
+        for name in names:
+            if _PLAIN.fullmatch(name):
+                self._by_sound.setdefault(jellyfish.metaphone(name), set()).add(name)
+
+    def get_many(self, sounds: set[str]) -> set[str]:
+        """The common names with any of the Metaphone keys ``sounds``."""
+        return set().union(*(self._by_sound.get(sound, set()) for sound in sounds))
+
+
+def letters(name: str) -> str:
+    """``name`` as the agent spells it back: "Taylor" -> "T-A-Y-L-O-R", "O'Brien" ->
+    "O apostrophe B-R-I-E-N", words apart ("Maria Lopez" -> "M-A-R-I-A, L-O-P-E-Z"); what
+    :func:`spelled_name` reads back as the same name."""
+    return ", ".join(_letters_of(word) for word in name.split())
+
+
+def _letters_of(word: str) -> str:
+    around_apostrophes = re.findall(r"[A-Za-z]+", word.replace("-", ""))
+    return " apostrophe ".join("-".join(part.upper()) for part in around_apostrophes)
+
+
 def spelled_name(text: str) -> str | None:
     """The name spelled out in ``text``, or None: "P-A-T-E-L", "P, A, T, E, L", "p a t e l",
     "It's M-I-L-L-E-R", "P as in Peter", "double L", "O apostrophe B R I E N", and what Whisper
@@ -259,3 +323,6 @@ def _assemble(run: list[tuple[str, str]]) -> str:
     if (not groups and singles < 3) or len(letters.replace("'", "")) < 3:
         return ""
     return letters.upper()
+
+
+_NAMES_BY_SOUND = _SoundIndex(COMMON_NAMES)

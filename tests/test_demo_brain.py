@@ -307,9 +307,9 @@ async def test_an_unusual_or_misheard_name_is_spelled_before_booking(desk: Desk)
     spell = "Good news: a table for 2 is free. Could you spell the name for me, please?"
     spelled = await desk.ask("It's okay AFOR.", conversation=(("caller", heard), ("agent", spell)))
     assert spelled.text.endswith(
-        "a table for 2 on Friday 27 November at 20:00, under the name Okafor."
+        "a table for 2 on Friday 27 November at 20:00, under the name Okafor, O-K-A-F-O-R."
     )
-    read_back = "Good news: a table for 2 is free. Shall I book it under the name Okafor?"
+    read_back = "Good news. Shall I book it under the name Okafor, O-K-A-F-O-R?"
     booked = await desk.ask(
         "Yes, go ahead. It's okay AFOR.",
         confirmed=True,
@@ -352,7 +352,47 @@ async def test_a_name_said_later_replaces_the_one_said_before(desk: Desk) -> Non
             ("agent", "Good news. Shall I book it under the name Miller?"),
         ),
     )
-    assert outcome.text.endswith("under the name Smith.")
+    assert outcome.text.endswith("under the name Smith, S-M-I-T-H.")
+
+
+async def test_misheard_letters_are_weighed_against_the_name_as_said(desk: Desk) -> None:
+    heard = "A table for two on Friday at eight, under the name tailor."
+    spell = "Good news: a table for 2 is free. Could you spell the name for me, please?"
+    outcome = await desk.ask("T-O-Y-O-R.", conversation=(("caller", heard), ("agent", spell)))
+    assert outcome.text.endswith("under the name Taylor, T-A-Y-L-O-R.")
+
+
+async def test_misheard_letters_are_weighed_against_the_name_said_with_them(desk: Desk) -> None:
+    outcome = await desk.ask("Table for 2 on Friday at 8 under the name Taylor, T-O-Y-L-O-R.")
+    assert outcome.text.endswith("under the name Taylor, T-A-Y-L-O-R.")
+
+
+async def test_a_confirmed_booking_keeps_the_name_read_back(desk: Desk) -> None:
+    heard = "For 2 on Friday at 8 under the name tailor, T-O-I-L-O-R."
+    read_back = "Good news. Shall I book it under the name Taylor, T-A-Y-L-O-R?"
+    booked = await desk.ask(
+        f"Yes, go ahead. {heard}",  # the front desk repeats the request it confirms
+        confirmed=True,
+        conversation=(("caller", heard), ("agent", read_back), ("caller", "Yes, please.")),
+    )
+    assert booked.text.startswith("Booked.")
+    assert desk.arguments[-1]["name"] == "Taylor"
+
+
+async def test_letters_said_after_a_spelled_read_back_stand_as_spelled(desk: Desk) -> None:
+    heard = "A table for two on Friday at eight, under the name tailor."
+    spell = "Good news: a table for 2 is free. Could you spell the name for me, please?"
+    read_back = "Good news. Shall I book it under the name Taylor, T-A-Y-L-O-R?"
+    outcome = await desk.ask(
+        "No, T-O-Y-O-R.",
+        conversation=(
+            ("caller", heard),
+            ("agent", spell),
+            ("caller", "T-O-Y-O-R."),
+            ("agent", read_back),
+        ),
+    )
+    assert outcome.text.endswith("under the name Toyor, T-O-Y-O-R.")
 
 
 async def test_a_booking_is_cancelled_by_name_and_day_once_confirmed(desk: Desk) -> None:

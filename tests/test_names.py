@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.names import is_unusual, spelled_name, tidy_name
+from shared.names import is_unusual, letters, likely_spelling, spelled_name, tidy_name
 
 
 @pytest.mark.parametrize(
@@ -82,3 +82,30 @@ def test_a_name_is_stored_capitalised() -> None:
     assert tidy_name("  sarah   jones ") == "Sarah Jones"
     assert tidy_name("PATEL") == "Patel"
     assert tidy_name("smith-jones") == "Smith-Jones"
+
+
+@pytest.mark.parametrize(
+    ("letters_heard", "said", "name"),
+    [
+        ("Toyor", "tailor", "Taylor"),  # "T-A-Y-L-O-R" misheard, "Taylor" heard as a word
+        ("Potel", "Patel", "Patel"),
+        ("Maria Lopaz", "Maria Lopez", "Maria Lopez"),
+        ("Okafor", "ocifer", "Okafor"),  # spelled right: the letters stand
+        ("Toyor", None, "Toyor"),  # nothing said to weigh them against
+        ("Toyor", "tomorrow", "Toyor"),  # said word sounds unlike any name near the letters
+        ("Tayler", "tailor", "Tayler"),  # Taylor and Tyler fit as well: no guessing
+        ("Akafur", "ocifer", "Akafur"),  # more than two letters from any name that sounds so
+    ],
+)
+def test_spelled_letters_are_weighed_against_the_name_as_said(
+    letters_heard: str, said: str | None, name: str
+) -> None:
+    assert likely_spelling(letters_heard, said) == name
+
+
+def test_a_name_is_spelled_back_letter_by_letter() -> None:
+    assert letters("Taylor") == "T-A-Y-L-O-R"
+    assert letters("O'Brien") == "O apostrophe B-R-I-E-N"
+    assert letters("Maria Lopez") == "M-A-R-I-A, L-O-P-E-Z"
+    for name in ("Taylor", "O'Brien", "Maria Lopez"):
+        assert spelled_name(f"Shall I book it under the name {name}, {letters(name)}?") == name

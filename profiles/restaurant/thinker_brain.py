@@ -30,7 +30,7 @@ from profiles.restaurant.language import (
     parse_time,
 )
 from shared.bus import TaskOutcome, overall_kind
-from shared.names import is_unusual, spelled_name, tidy_name
+from shared.names import is_unusual, letters, likely_spelling, spelled_name, tidy_name
 from shared.passages import best_passages
 from shared.profile import Profile
 from shared.wire import ResultKind
@@ -97,6 +97,11 @@ def bare_name(text: str) -> str | None:
         if w.lower() not in _NOT_A_NAME and w.lower() not in NOT_NAMES
     ]
     return tidy_name(" ".join(words)) if 1 <= len(words) <= 3 else None
+
+
+def _said_name(text: str, asked: str) -> str | None:
+    """The name the caller said (not spelled) in ``text``, an answer to ``asked``."""
+    return parse_name(text) or (bare_name(text) if _ASKED_NAME.search(asked) else None)
 
 
 def _caller_lines(ctx: BrainContext) -> list[tuple[str, str]]:
@@ -228,12 +233,21 @@ class _Run:
     def booking_name(self) -> tuple[str | None, bool]:
         """The name for the booking and whether the caller spelled it: from the latest of the
         request and the caller's earlier turns that has one; a spelling beats a name said in
-        the same turn, and a bare name ("Okafor.") counts when the agent had asked for it."""
-        for text, asked in _caller_lines(self.ctx):
+        the same turn, and a bare name ("Okafor.") counts when the agent had asked for it.
+
+        A spelling is weighed against the name as said with it or before it
+        (:func:`likely_spelling`), unless it is new letters in answer to the agent spelling a
+        name back: then the caller corrected the letters, and they stand. (A confirmed request
+        repeats the request it confirms, letters and all: those are not new.)"""
+        lines = _caller_lines(self.ctx)
+        for at, (text, asked) in enumerate(lines):
             if spelled := spelled_name(text):
-                return spelled, True
-            name = parse_name(text) or (bare_name(text) if _ASKED_NAME.search(asked) else None)
-            if name:
+                earlier = lines[at + 1 :]
+                if spelled_name(asked) and spelled not in {spelled_name(t) for t, _ in earlier}:
+                    return spelled, True
+                said = (parse_name(text), *(_said_name(*line) for line in earlier))
+                return likely_spelling(spelled, next(filter(None, said), None)), True
+            if name := _said_name(text, asked):
                 return name, False
         return None, False
 
@@ -265,9 +279,10 @@ async def _book(run: _Run, clause: str) -> str:
         return run.ask(f"{result.content} To book it I still need the name for the booking.")
     if spell:
         return run.ask(f"{result.content} Before booking, the name needs spelling: {name}.")
+    spelled_back = f", {letters(name)}" if spelled else ""
     return (
         f"{result.content} Booking it needs the caller's confirmation of the details: a table "
-        f"for {party} on {day:%A %d %B} at {time}, under the name {name}."
+        f"for {party} on {day:%A %d %B} at {time}, under the name {name}{spelled_back}."
     )
 
 
