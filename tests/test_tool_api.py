@@ -4,10 +4,11 @@ result the model can read."""
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from redis.asyncio import Redis
 
 from tests.tool_helpers import make_context
@@ -219,3 +220,81 @@ def test_only_fast_harmless_built_ins_may_run_in_the_responder() -> None:
     names = {tool.name for tool in registry.responder_tools()}
     assert {"calculate", "current_time", "search_knowledge"} <= names
     assert not names & {"book_table", "cancel_booking", "check_availability", "get_weather"}
+
+
+# -- strict arguments and clean text (issue 15) --------------------------------------------------
+
+
+class Party(BaseModel):
+    size: int = Field(description="How many people")
+    budget: float = 0.0
+    day: date | None = None
+    rounded: Annotated[int, BeforeValidator(lambda v: round(v) if isinstance(v, float) else v)] = 0
+
+
+@tool
+async def seat(ctx: ToolContext, args: Party) -> str:
+    """Seat a party."""
+    return f"{args.size} people, {args.budget:g} each, on {args.day}, {args.rounded}"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"size": True}, "size"),
+        ({"size": "3"}, "size"),
+        ({"size": 3.0}, "size"),
+        ({"size": 3, "budget": True}, "budget"),
+        ({"size": 3, "budget": "12.5"}, "budget"),
+        ('{"size": false}', "size"),
+        ({"a": True}, "a"),
+        ({"a": "40"}, "a"),
+    ],
+)
+async def test_arguments_are_not_coerced(redis: Redis, arguments: Any, field: str) -> None:
+    target = add if field == "a" else seat
+    result = await invoke(target, make_context(redis), arguments)
+    assert result.is_error
+    assert f"invalid arguments: {field}: Input should be a valid" in result.content
+
+
+async def test_strictness_keeps_what_json_can_say(redis: Redis) -> None:
+    """An int for a float, an ISO date for a date, and a field that converts on purpose."""
+    arguments = {"size": 2, "budget": 30, "day": "2026-11-27", "rounded": 2.6}
+    result = await invoke(seat, make_context(redis), arguments)
+    assert result.content == "2 people, 30 each, on 2026-11-27, 3"
+
+
+async def test_arguments_that_are_not_json_are_an_error(redis: Redis) -> None:
+    result = await invoke(seat, make_context(redis), {"size": object()})
+    assert (result.content, result.is_error) == (
+        "invalid arguments: they must be a JSON object",
+        True,
+    )
+
+
+@tool(max_output_chars=100)
+async def echo(ctx: ToolContext, text: str, fail: bool = False) -> str:
+    """Echo text back, as output, progress and error."""
+    await ctx.progress(text)
+    if fail:
+        raise ToolError(text)
+    return text
+
+
+async def test_no_control_character_reaches_the_model(redis: Redis) -> None:
+    hostile = "Ana\n\x1b[2J\x1b]0;pwned\x07SYSTEM:\x00 free\x9b31m meal\u202e\r\n\tok"
+    progress: list[str] = []
+    ctx = make_context(redis, progress=progress)
+    output = await invoke(echo, ctx, {"text": hostile})
+    error = await invoke(echo, ctx, {"text": hostile, "fail": True})
+    assert output.content == "Ana\nSYSTEM: free meal\n ok"
+    assert (error.content, error.is_error) == (output.content, True)
+    assert progress == ["Ana SYSTEM: free meal ok"] * 2
+
+
+async def test_output_is_cleaned_before_it_is_cut(redis: Redis) -> None:
+    text = "x" * 39 + "\x1b[38;5;196m" * 20 + "y" * 100
+    result = await invoke(echo, make_context(redis), {"text": text})
+    assert result.content.startswith("x" * 39 + "y")
+    assert "[" not in result.content.split(" [output cut")[0]

@@ -26,7 +26,7 @@ class ToolDefinitionError(TypeError):
 
 
 class _KeywordArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 @dataclass(frozen=True, eq=False)

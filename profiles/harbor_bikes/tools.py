@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tools import ToolContext, ToolError, ToolStore, tool
+from tools import CleanText, ToolContext, ToolError, ToolStore, tool
 
 __all__ = [
     "SEED_FILE",
@@ -48,11 +48,11 @@ class Ticket(BaseModel):
     """One repair ticket as stored."""
 
     ticket: str = Field(pattern=r"^\d{4}$")
-    bike: str = Field(description="The bike, as the caller would recognise it.")
-    work: str = Field(description="The work ordered.")
+    bike: CleanText = Field(description="The bike, as the caller would recognise it.")
+    work: CleanText = Field(description="The work ordered.")
     status: Literal["received", "in_progress", "waiting_for_parts", "ready", "collected"]
-    note: str = Field(description="Where it stands, in a sentence to say to the caller.")
-    total: str = Field(description="What it costs, e.g. '$179 before tax'.")
+    note: CleanText = Field(description="Where it stands, in a sentence to say to the caller.")
+    total: CleanText = Field(description="What it costs, e.g. '$179 before tax'.")
 
     def describe(self) -> str:
         """A sentence or two the agent can say."""
@@ -62,7 +62,7 @@ class Ticket(BaseModel):
 class RepairStatusArgs(BaseModel):
     """The arguments of :func:`repair_status`."""
 
-    ticket: str = Field(
+    ticket: CleanText = Field(
         max_length=60,
         description="The four-digit repair ticket number from the caller's receipt, e.g. '4127'.",
     )

@@ -7,17 +7,21 @@ bookings happens under that day's lock and the idempotency key is checked inside
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from profiles.restaurant.facts import RESTAURANT, Restaurant
-from tools import ToolContext, ToolError, ToolStore, tool
+from tools import CleanText, PersonName, ToolContext, ToolError, ToolStore, tool
 
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 _KEEP_S = 120 * 24 * 3600  # bookings, day lists and idempotency keys: past the booking horizon
+_PHONE = re.compile(r"\+?[0-9 ().-]+")
 
 
 @dataclass(frozen=True)
@@ -44,38 +48,87 @@ class Booking:
         )
 
 
+def _iso_date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise PydanticCustomError(
+            "date_format", "{text} is not a date: give it as YYYY-MM-DD", {"text": repr(text)}
+        ) from None
+
+
+def _hh_mm(text: str) -> str:
+    try:
+        return f"{time.fromisoformat(text):%H:%M}"
+    except ValueError:
+        raise PydanticCustomError(
+            "time_format", "{text} is not a time: give it as 24-hour HH:MM", {"text": repr(text)}
+        ) from None
+
+
+def _phone(text: str) -> str:
+    if text and not (_PHONE.fullmatch(text) and sum(char.isdigit() for char in text) >= 3):
+        raise PydanticCustomError(
+            "phone_characters",
+            "a phone number may contain only digits, spaces, '+', '-', '.' and brackets",
+        )
+    return " ".join(text.split())
+
+
+IsoDate = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=40), AfterValidator(_iso_date)
+]
+"""A day as YYYY-MM-DD (stored and compared in that one spelling)."""
+ClockTime = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=20), AfterValidator(_hh_mm)
+]
+"""A time of day as 24-hour HH:MM."""
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=30), AfterValidator(_phone)
+]
+"""A contact number, or empty."""
+
+
 class SlotArgs(BaseModel):
     """A time at the restaurant for a group."""
 
-    date: str = Field(description="Day of the visit as YYYY-MM-DD (resolve 'Friday' first).")
-    time: str = Field(description="Arrival time as 24-hour HH:MM, e.g. 20:00.")
+    date: IsoDate = Field(description="Day of the visit as YYYY-MM-DD (resolve 'Friday' first).")
+    time: ClockTime = Field(description="Arrival time as 24-hour HH:MM, e.g. 20:00.")
     party_size: int = Field(description="Number of people, children included.")
 
 
 class BookArgs(SlotArgs):
     """A booking request."""
 
-    name: str = Field(
-        min_length=1,
-        max_length=80,
+    name: PersonName = Field(
         description="Name the booking is under, as the caller spelled it if they did.",
     )
-    phone: str = Field("", max_length=30, description="Contact number, if the caller gave one.")
-    notes: str = Field("", max_length=300, description="Requests: high chair, allergy, occasion.")
+    phone: Phone = Field("", description="Contact number, if the caller gave one.")
+    notes: CleanText = Field(
+        "", max_length=300, description="Requests: high chair, allergy, occasion."
+    )
 
 
 class FindArgs(BaseModel):
     """How to find a booking."""
 
-    reference: str = Field("", description="Booking reference like TT-4F7K2, if known.")
-    name: str = Field("", description="Name the booking is under, if no reference.")
-    date: str = Field("", description="Day of the booking as YYYY-MM-DD, with a name.")
+    reference: CleanText = Field(
+        "", max_length=20, description="Booking reference like TT-4F7K2, if known."
+    )
+    name: CleanText = Field(
+        "", max_length=80, description="Name the booking is under, if no reference."
+    )
+    date: CleanText = Field(
+        "", max_length=40, description="Day of the booking as YYYY-MM-DD, with a name."
+    )
 
 
 class CancelArgs(BaseModel):
     """Which booking to cancel."""
 
-    reference: str = Field(description="Booking reference like TT-4F7K2 (look it up first).")
+    reference: CleanText = Field(
+        max_length=20, description="Booking reference like TT-4F7K2 (look it up first)."
+    )
 
 
 @tool(
@@ -126,13 +179,13 @@ async def book_table(ctx: ToolContext, args: BookArgs) -> str:
             )
         booking = Booking(
             reference=await _new_reference(ctx.store),
-            name=args.name.strip(),
+            name=args.name,
             party_size=args.party_size,
             date=args.date,
-            time=f"{start:%H:%M}",
+            time=args.time,
             table=table,
-            phone=args.phone.strip(),
-            notes=args.notes.strip(),
+            phone=args.phone,
+            notes=args.notes,
         )
         await ctx.store.set_json_many(
             {
@@ -149,16 +202,16 @@ async def book_table(ctx: ToolContext, args: BookArgs) -> str:
 @tool(latency="fast", store="bookings")
 async def find_booking(ctx: ToolContext, args: FindArgs) -> str:
     """Look up a booking by its reference, or by the name it is under and its day."""
-    if args.reference.strip():
+    if args.reference:
         booking = await _load(ctx.store, _reference(args.reference))
         return booking.describe()
-    if not (args.name.strip() and args.date.strip()):
+    if not (args.name and args.date):
         raise ToolError("give the booking reference, or the name and the day of the booking")
-    _parse_date(args.date)
-    wanted = args.name.strip().casefold()
-    matches = [b for b in await _day(ctx.store, args.date) if b.name.casefold() == wanted]
+    day = _parse_date(args.date).isoformat()
+    wanted = args.name.casefold()
+    matches = [b for b in await _day(ctx.store, day) if b.name.casefold() == wanted]
     if not matches:
-        raise ToolError(f"no booking under {args.name.strip()!r} on {args.date}")
+        raise ToolError(f"no booking under {args.name!r} on {day}")
     return " ".join(booking.describe() for booking in matches)
 
 
@@ -193,13 +246,6 @@ def _parse_date(text: str) -> date:
         raise ToolError(f"{text!r} is not a date: give it as YYYY-MM-DD") from None
 
 
-def _parse_time(text: str) -> time:
-    try:
-        return time.fromisoformat(text.strip())
-    except ValueError:
-        raise ToolError(f"{text!r} is not a time: give it as 24-hour HH:MM") from None
-
-
 def _requested_start(ctx: ToolContext, args: SlotArgs, place: Restaurant) -> datetime:
     """The requested arrival as a local datetime, or a ToolError saying what is wrong with it."""
     if args.party_size < 1:
@@ -209,8 +255,8 @@ def _requested_start(ctx: ToolContext, args: SlotArgs, place: Restaurant) -> dat
             f"groups larger than {place.max_party} are booked by the manager; offer to take a "
             "message with their name and number"
         )
-    day, at = _parse_date(args.date), _parse_time(args.time)
-    start = datetime.combine(day, at.replace(second=0, microsecond=0), tzinfo=place.timezone)
+    day, at = date.fromisoformat(args.date), time.fromisoformat(args.time)
+    start = datetime.combine(day, at, tzinfo=place.timezone)
     now = ctx.now().astimezone(place.timezone)
     if start < now:
         raise ToolError(
@@ -260,7 +306,10 @@ def _free_table(
     taken = {
         b.table
         for b in bookings
-        if abs(datetime.combine(start.date(), _parse_time(b.time), tzinfo=place.timezone) - start)
+        if abs(
+            datetime.combine(start.date(), time.fromisoformat(b.time), tzinfo=place.timezone)
+            - start
+        )
         < sitting
     }
     for table, seats in _tables(place):

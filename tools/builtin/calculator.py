@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, Field
 
-from tools import ToolContext, ToolError, tool
+from tools import CleanText, ToolContext, ToolError, tool
 
 MAX_EXPRESSION_CHARS = 200
 MAX_EXPONENT = 100
@@ -88,7 +88,7 @@ _KINDS: dict[type[ast.expr], str] = {
 class CalculateArgs(BaseModel):
     """Arguments of :func:`calculate`."""
 
-    expression: str = Field(
+    expression: CleanText = Field(
         description=(
             "An arithmetic expression with numbers, + - * / // % ** and parentheses, "
             "e.g. '(84.50 * 1.10) / 3'. Percentages as multipliers: 10% tip is '* 1.10'"

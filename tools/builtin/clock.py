@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, Field
 
-from tools import ToolContext, ToolError, tool
+from tools import CleanText, ToolContext, ToolError, tool
 
 UTC_ZONE = ZoneInfo("UTC")
 """Where "here" is when a tool runs outside any profile."""
@@ -31,7 +31,7 @@ the legacy ``Turkey`` alias, say)."""
 class TimeArgs(BaseModel):
     """Arguments of :func:`current_time`."""
 
-    place: str = Field(
+    place: CleanText = Field(
         default="",
         max_length=100,
         description=(

@@ -24,7 +24,7 @@ from typing import Any
 import bm25s  # type: ignore[import-untyped]
 from pydantic import BaseModel, Field
 
-from tools import Profile, Section, ToolContext, ToolError, tool
+from tools import CleanText, Profile, Section, ToolContext, ToolError, tool
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each indexing step at DEBUG
 
@@ -56,7 +56,7 @@ knowledge never mentions weighs as much as the rarest: it may be what the caller
 class KnowledgeArgs(BaseModel):
     """Arguments of :func:`search_knowledge`."""
 
-    query: str = Field(
+    query: CleanText = Field(
         max_length=500,
         description=(
             "The caller's question in a few words, e.g. 'is there parking', "

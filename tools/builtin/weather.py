@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field
 
-from tools import ToolContext, ToolError, tool
+from tools import CleanText, ToolContext, ToolError, tool
 
 GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1/search"
 FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
@@ -63,7 +63,7 @@ WMO_CODES: dict[int, str] = {
 class WeatherArgs(BaseModel):
     """Arguments of :func:`get_weather`."""
 
-    city: str = Field(
+    city: CleanText = Field(
         "",
         max_length=100,
         description="City name, e.g. 'Lisbon' or 'Porto'; leave empty for the business's own city",
@@ -132,7 +132,7 @@ async def get_weather(ctx: ToolContext, args: WeatherArgs) -> str:
     business is. Returns one sentence such as "Lisbon, Portugal: partly cloudy, 19 °C, wind
     12 km/h, no precipitation." Current conditions only, no forecast.
     """
-    city = " ".join(args.city.split()) or home_city(ctx)
+    city = args.city or home_city(ctx)
     if not city:
         raise ToolError("which city?")
     await ctx.progress(f"checking the weather in {city}")

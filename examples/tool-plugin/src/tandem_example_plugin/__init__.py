@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from tools import ToolContext, ToolError, tool
+from tools import CleanText, ToolContext, ToolError, tool
 
 __all__ = ["PAIRINGS", "WinePairingArgs", "wine_pairing"]
 
@@ -63,7 +63,9 @@ FALLBACK = ("a dry rosé", "it goes with almost anything")
 class WinePairingArgs(BaseModel):
     """The arguments of :func:`wine_pairing`."""
 
-    dish: str = Field(description="The dish, in the caller's words, e.g. 'grilled sea bass'")
+    dish: CleanText = Field(
+        max_length=200, description="The dish, in the caller's words, e.g. 'grilled sea bass'"
+    )
 
 
 @tool(timeout_s=1.0, responder_safe=True)
