@@ -16,9 +16,9 @@ from redis.asyncio import Redis
 from profiles.restaurant.language import parse_date, parse_name, parse_party_size, parse_time
 from profiles.restaurant.thinker_brain import DONT_KNOW, RestaurantBrain
 from profiles.restaurant.tools import BOOKING_TOOLS, find_booking
-from shared.bus import TaskOutcome
+from shared.bus import TaskFailed, TaskOutcome
 from shared.wire import ContextTurn, TaskRequest
-from tests.tool_helpers import make_context, restaurant_profile
+from tests.tool_helpers import closed_redis, make_context, restaurant_profile
 from thinker.brain import BrainContext
 from tools import Tool, ToolResult, derive_idempotency_key, invoke
 from tools.builtin.calculator import calculate
@@ -526,3 +526,26 @@ async def test_a_weekday_whose_time_has_passed_today_is_next_weeks(desk: Desk) -
     desk.brain = RestaurantBrain(desk.profile, clock=lambda: NOW.replace(hour=21))
     await desk.ask("A table for 2 on Tuesday at 8pm under Miller")
     assert desk.arguments == [{"party_size": 2, "date": "2026-12-01", "time": "20:00"}]
+
+
+async def test_a_tool_that_could_not_run_fails_the_task_with_nothing_read_out() -> None:
+    """Redis down mid-call: the booking tools cannot run. The task fails, retryable, rather than
+    answering with the tool's error text and the opening hours after it."""
+    async with (
+        closed_redis() as down,
+        httpx.AsyncClient(transport=httpx.MockTransport(_no_network)) as http,
+    ):
+        with pytest.raises(TaskFailed) as failed:
+            await Desk(down, http).ask(
+                "A table for 2 on Friday at 8 under Miller. And when are you open?",
+                confirmed=True,
+            )
+    assert failed.value.retryable
+    assert "book_table" in str(failed.value)
+    assert "unexpectedly" not in str(failed.value)
+
+
+async def test_a_refusal_is_still_an_answer(desk: Desk) -> None:
+    """A tool that ran and said no (no such booking) is an answer, not a failure."""
+    outcome = await desk.ask("Can you cancel booking TT-ZZZZZ?", confirmed=True)
+    assert "there is no booking TT-ZZZZZ" in outcome.text

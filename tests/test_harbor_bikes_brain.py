@@ -14,10 +14,10 @@ from profiles.harbor_bikes.thinker_brain import (
     HarborBikesBrain,
     wants_repair_status,
 )
-from shared.bus import TaskOutcome
+from shared.bus import TaskFailed, TaskOutcome
 from shared.profile import Profile, find_profile
 from shared.wire import ContextTurn, TaskRequest
-from tests.tool_helpers import make_context
+from tests.tool_helpers import closed_redis, make_context
 from thinker.brain import BrainContext
 from tools import ToolContext, ToolRegistry, ToolResult, invoke
 
@@ -110,3 +110,14 @@ async def test_other_questions_go_to_the_knowledge(profile: Profile, ctx: ToolCo
     outcome = await desk.ask("How much is a basic tune-up?")
     assert "repair_status" not in desk.calls
     assert "79" in outcome.text
+
+
+async def test_a_repair_lookup_that_could_not_run_is_no_unknown_ticket(profile: Profile) -> None:
+    """With the store down the tool cannot run: the task fails (retryable), and the caller is not
+    told their ticket does not exist."""
+    async with closed_redis() as down:
+        ctx = make_context(down)
+        with pytest.raises(TaskFailed) as failed:
+            await Desk(profile, ctx).ask("Can you check repair ticket 4127?")
+        await ctx.http.aclose()
+    assert failed.value.retryable

@@ -156,6 +156,8 @@ async def test_every_failure_comes_back_as_an_error_result(
     assert result.is_error
     assert result.content.startswith(expected)
     assert "hunter2" not in result.content
+    did_not_finish = expected.endswith(("was stopped", "failed unexpectedly"))
+    assert result.failed is did_not_finish  # a refusal is an error, not a failure
 
 
 async def test_unknown_arguments_are_refused_for_keyword_tools(redis: Redis) -> None:

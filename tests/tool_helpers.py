@@ -3,8 +3,10 @@ profiles it may be for: the demo restaurant's, or a small one written for the te
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import socket
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -92,3 +94,17 @@ def friday_next_week() -> str:
     """A Friday 7-13 days from today (ISO): bookable on the real clock the thinker uses."""
     today = date.today()
     return (today + timedelta(days=(4 - today.weekday()) % 7 + 7)).isoformat()
+
+
+@contextlib.asynccontextmanager
+async def closed_redis() -> AsyncIterator[Redis]:
+    """A Redis client on a port nothing listens on: every command fails to connect (the store
+    of a tool whose Redis is down)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    client = Redis(port=port, socket_connect_timeout=1)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from shared.bus import TaskOutcome
+from shared.bus import TaskFailed, TaskOutcome
 from shared.profile import Profile
 from shared.wire import TaskRequest
 from tools import Tool, ToolResult
@@ -40,8 +40,19 @@ class BrainContext:
         self._remaining_s = remaining_s
 
     async def call_tool(self, name: str, arguments: Mapping[str, Any] | str) -> ToolResult:
-        """Run one of :attr:`tools`; every failure comes back as an error result."""
+        """Run one of :attr:`tools`; every failure comes back as an error result (for a model,
+        which reads the error and words the answer itself)."""
         return await self._call_tool(name, arguments)
+
+    async def run_tool(self, name: str, arguments: Mapping[str, Any] | str) -> ToolResult:
+        """Run one of :attr:`tools` for a brain that puts its results into words by rule: a
+        tool that did not finish (:attr:`ToolResult.failed`: it crashed, timed out, or what it
+        stands on is down) fails the task, retryable, so its error text is never said as an
+        answer. Refusals (no such booking, bad arguments) come back as error results."""
+        result = await self._call_tool(name, arguments)
+        if result.failed:
+            raise TaskFailed(f"the {name} tool could not be run just now", retryable=True)
+        return result
 
     async def progress(self, message: str) -> None:
         """A short line the caller may hear while the task runs."""

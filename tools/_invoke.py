@@ -27,6 +27,10 @@ class ToolResult:
 
     content: str
     is_error: bool = False
+    failed: bool = False
+    """The tool did not finish (it crashed or ran out of time): the text says so, and is no
+    answer to anything; asked again, it may well work. A refusal (bad arguments, a
+    :class:`~shared.errors.ToolError`) is an error but not a failure."""
 
 
 async def invoke(tool: Tool, ctx: ToolContext, arguments: Mapping[str, Any] | str) -> ToolResult:
@@ -74,12 +78,12 @@ async def invoke(tool: Tool, ctx: ToolContext, arguments: Mapping[str, Any] | st
     except TimeoutError:
         if deadline.expired():
             stopped = f"{tool.name} took longer than {tool.timeout_s:g} s and was stopped"
-            return _result(tool, stopped, is_error=True)
+            return _result(tool, stopped, is_error=True, failed=True)
         log.exception("tool failed", extra={"tool": tool.name, "task_id": ctx.task_id})
-        return _result(tool, f"{tool.name} failed unexpectedly", is_error=True)
+        return _result(tool, f"{tool.name} failed unexpectedly", is_error=True, failed=True)
     except Exception:
         log.exception("tool failed", extra={"tool": tool.name, "task_id": ctx.task_id})
-        return _result(tool, f"{tool.name} failed unexpectedly", is_error=True)
+        return _result(tool, f"{tool.name} failed unexpectedly", is_error=True, failed=True)
     return _result(tool, _render(output))
 
 
@@ -91,9 +95,9 @@ def _validate(tool: Tool, arguments: Mapping[str, Any] | str) -> BaseModel:
     return tool.args_model.model_validate_json(text or "{}", strict=True)
 
 
-def _result(tool: Tool, text: str, is_error: bool = False) -> ToolResult:
+def _result(tool: Tool, text: str, is_error: bool = False, failed: bool = False) -> ToolResult:
     """The one way text leaves a tool for the model: control characters out, then the cap."""
-    return ToolResult(_cap(strip_control_characters(text), tool.max_output_chars), is_error)
+    return ToolResult(_cap(strip_control_characters(text), tool.max_output_chars), is_error, failed)
 
 
 def _plain_progress(progress: Callable[[str], Awaitable[None]]) -> Callable[[str], Awaitable[None]]:

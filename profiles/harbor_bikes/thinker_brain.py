@@ -66,7 +66,7 @@ class HarborBikesBrain:
                 text="I can't look repairs up right now; the workshop can call you back.",
                 data={"intent": "repair_status"},
             )
-        result = await ctx.call_tool(TOOL, {"ticket": number})
+        result = await ctx.run_tool(TOOL, {"ticket": number})
         text = result.content
         if result.is_error:
             text = (

@@ -223,7 +223,7 @@ class _Run:
         if name not in {tool.name for tool in self.ctx.tools}:
             return ToolResult(f"I can't use {name} for this request.", is_error=True)
         self.calls.append(name)
-        return await self.ctx.call_tool(name, arguments)
+        return await self.ctx.run_tool(name, arguments)
 
     def detail(self, parse: Callable[[str], Any]) -> Any:
         """The first value ``parse`` finds in the request, then in the caller's earlier turns."""
