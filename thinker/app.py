@@ -80,8 +80,11 @@ class _Probe:
         self.worker: TaskWorker | None = None
 
     async def healthy(self) -> bool:
-        """Taking tasks: the worker runs (group made, intake started, no stop) and Redis answers."""
-        if self.worker is None or not self.worker.running or self.redis is None:
+        """Taking tasks: the worker runs (group made, intake started, no stop), none of its loops
+        or tasks waits for Redis to take a command (out of memory, loading...), and Redis
+        answers."""
+        worker = self.worker
+        if worker is None or not worker.running or worker.waiting_for_redis or self.redis is None:
             return False
         try:
             return bool(await asyncio.wait_for(self.redis.ping(), 1.0))
@@ -145,8 +148,10 @@ async def serve(
 
     Start-up fails loudly: :class:`ConfigError` when the health port cannot be had,
     :class:`UpstreamError` when Redis does not answer within ``TANDEM_REDIS_STARTUP_WAIT_S``, and
-    :class:`StopRequested` when a signal arrives while waiting for Redis. ``/healthz`` answers
-    200 only while the worker takes tasks and Redis answers.
+    :class:`StopRequested` when a signal arrives while waiting for Redis. Once it serves, Redis
+    refusing or unreachable is waited out (``/healthz`` answers 503 meanwhile); an error reply
+    no wait cures ends it with :class:`UpstreamError`. ``/healthz`` answers 200 only while the
+    worker takes tasks, waits for nothing from Redis, and Redis answers.
     """
     t = settings.thinker
     stop = asyncio.Event()

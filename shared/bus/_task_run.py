@@ -10,15 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from redis.exceptions import ConnectionError, TimeoutError
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential,
-    wait_random,
-)
+from redis.exceptions import RedisError
 
+from shared.bus._faults import FaultKind, classify, is_poison
+from shared.bus._patience import Wait
 from shared.bus._writer import EventWriter
 from shared.bus.handler import TaskContext, TaskFailed, TaskHandler, TaskOutcome
 from shared.errors import WireFormatError
@@ -75,6 +70,11 @@ class TaskRun:
         self.cancel_reason = reason
         self._stop_handler()
 
+    @property
+    def abandoned(self) -> bool:
+        """True once the run is to stop without an answer (see :meth:`abandon`)."""
+        return self.lost or self.handing_back
+
     def abandon(self, *, lost: bool) -> None:
         """Stop without an answer: another worker owns the entry (``lost``) or we shut down."""
         if lost:
@@ -110,14 +110,25 @@ async def process_entry(
     handler: TaskHandler,
     worker_name: str,
     stats: WorkerStats,
+    wait: Wait,
 ) -> None:
     """Decode, check, run and answer one entry. Returns without acking only when the entry must be
-    redelivered (this worker lost it or is handing it back)."""
+    redelivered (this worker lost it or is handing it back).
+
+    Every Redis step runs through ``wait``, which waits out Redis refusing (``OOM``...) or being
+    unreachable until the run is abandoned. A session key of the wrong type (``WRONGTYPE`` from
+    ``PICKUP`` or ``FINISH``) dead-letters the entry. Other Redis errors are raised.
+    """
     try:
         task = decode_command(fields)
     except WireFormatError as error:
         await writer.dead_letter(
-            run.entry_id, fields, code=error.code, message=str(error), deliveries=run.attempt
+            run.entry_id,
+            fields,
+            code=error.code,
+            message=str(error),
+            deliveries=run.attempt,
+            wait=wait,
         )
         stats.dead_lettered += 1
         return
@@ -128,41 +139,94 @@ async def process_entry(
             code="malformed",
             message="a cancel entry on the task stream",
             deliveries=run.attempt,
+            wait=wait,
             tell_session=False,
         )
         stats.dead_lettered += 1
         return
     run.task = task
-    verdict, detail = await writer.pickup(
-        task,
-        run.entry_id,
-        run.event(StartedEvent, worker=worker_name),
-        expired=now_ms() >= task.deadline_ms,
+    try:
+        await _serve(
+            run,
+            task,
+            writer=writer,
+            handler=handler,
+            worker_name=worker_name,
+            stats=stats,
+            wait=wait,
+        )
+    except RedisError as error:
+        if not is_poison(error):
+            raise
+        await _set_aside(run, task, fields, writer, stats, wait)
+
+
+async def _serve(
+    run: TaskRun,
+    task: TaskRequest,
+    *,
+    writer: EventWriter,
+    handler: TaskHandler,
+    worker_name: str,
+    stats: WorkerStats,
+    wait: Wait,
+) -> None:
+    """Pick up, run and answer a decoded task."""
+    started = run.event(StartedEvent, worker=worker_name)
+    verdict, detail = await wait(
+        lambda: writer.pickup(task, run.entry_id, started, expired=now_ms() >= task.deadline_ms)
     )
     if verdict in ("done", "duplicate"):
         stats.duplicates += 1
-        await writer.ack(run.entry_id)
+        await wait(lambda: writer.ack(run.entry_id))
         return
     if verdict == "expired":
-        await _finish(run, writer, stats, run.event(ExpiredEvent, deadline_ms=task.deadline_ms))
-        return
-    if verdict == "cancelled" or run.cancel_reason is not None:
+        event = run.event(ExpiredEvent, deadline_ms=task.deadline_ms)
+    elif verdict == "cancelled" or run.cancel_reason is not None:
         reason = detail if verdict == "cancelled" else str(run.cancel_reason)
-        await _finish(run, writer, stats, run.event(CancelledEvent, reason=reason[:200]))
-        return
-    outcome = await _execute(run, task, writer, handler)
-    if outcome is not None:
-        await _finish(run, writer, stats, outcome)
+        event = run.event(CancelledEvent, reason=reason[:200])
+    else:
+        outcome = await _execute(run, task, writer, handler)
+        if outcome is None:
+            return
+        event = outcome
+    run.finishing = True
+    # the answer is kept until Redis takes it; the run's lease is renewed meanwhile
+    if await wait(lambda: writer.finish(event, run.entry_id)):
+        stats.answered[event.type] += 1
+
+
+async def _set_aside(
+    run: TaskRun,
+    task: TaskRequest,
+    fields: Mapping[str, Any],
+    writer: EventWriter,
+    stats: WorkerStats,
+    wait: Wait,
+) -> None:
+    """Dead-letter an entry whose session has a key of the wrong type: it can never be answered
+    there, and it must not take the worker (or a delivery of another task) with it."""
+    await writer.dead_letter(
+        run.entry_id,
+        fields,
+        code="wrong_type",
+        message="a key of the task's session holds the wrong kind of value (WRONGTYPE)",
+        deliveries=run.attempt,
+        epoch=task.epoch,
+        wait=wait,
+    )
+    stats.dead_lettered += 1
 
 
 async def _execute(
     run: TaskRun, task: TaskRequest, writer: EventWriter, handler: TaskHandler
 ) -> Event | None:
-    if run.lost or run.handing_back:
+    if run.abandoned:
         return None
 
     async def emit(kind: str, text: str, tool: str = "") -> None:
-        """Best effort: progress lost to a Redis blip must not fail the task."""
+        """Best effort: progress that Redis refuses or cannot take (an outage, a session key
+        of the wrong type) is dropped; it must not fail the task. Fatal errors are raised."""
         event = (
             run.event(ProgressEvent, message=text[:500], tool=tool[:128])
             if kind == "progress"
@@ -170,9 +234,13 @@ async def _execute(
         )
         try:
             await writer.emit(event)
-        except (ConnectionError, TimeoutError, OSError):
+        except RedisError as error:
+            fault = classify(error)
+            if fault is None or fault.kind is FaultKind.FATAL:
+                raise
             log.warning(
-                "dropped a progress event: Redis unreachable", extra={"task_id": task.task_id}
+                "dropped a progress event: Redis did not take it",
+                extra={"task_id": task.task_id, "code": fault.code},
             )
 
     ctx = TaskContext(task, run.attempt, emit)
@@ -187,7 +255,7 @@ async def _execute(
     if not done:
         handler_task.cancel()
         await asyncio.gather(handler_task, return_exceptions=True)
-    if run.lost or run.handing_back:
+    if run.abandoned:
         return None
     if not done:
         return run.event(ExpiredEvent, deadline_ms=task.deadline_ms)
@@ -219,24 +287,3 @@ def _answer(run: TaskRun, task: TaskRequest, handler_task: asyncio.Future[Any]) 
         log.error("task answer does not fit the wire schema", exc_info=invalid, extra=ids)
         return run.event(ErrorEvent, code="internal", message="the task's answer was invalid")
     return result
-
-
-FINISH_RETRY_S = 30.0
-"""How long a worker keeps trying to write an answer while Redis is unreachable."""
-
-
-async def _finish(run: TaskRun, writer: EventWriter, stats: WorkerStats, event: Event) -> None:
-    run.finishing = True
-    try:
-        written = await writer.finish(event, run.entry_id)
-    except (ConnectionError, TimeoutError):  # Redis away: keep the answer until it is back
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((ConnectionError, TimeoutError)),
-            wait=wait_exponential(multiplier=0.05, max=1.0) + wait_random(0, 0.05),
-            stop=stop_after_delay(FINISH_RETRY_S),
-            reraise=True,
-        ):
-            with attempt:
-                written = await writer.finish(event, run.entry_id)
-    if written:
-        stats.answered[event.type] += 1

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
+from shared.bus._faults import is_poison
+from shared.bus._patience import Wait
 from shared.bus._replies import writable
 from shared.bus._scripts import EMIT, FINISH, PICKUP
 from shared.config import BusSettings
@@ -22,8 +24,17 @@ DLQ_MESSAGES = {
     "dead_letter": "the task failed on every attempt and was set aside",
     "malformed": "the task could not be read and was set aside",
     "unsupported_version": "the task was written by a newer version and was set aside",
+    "wrong_type": "the task could not be answered and was set aside",
 }
 """What a session is told when its task is dead-lettered, by reason."""
+
+_EVENT_CODES: dict[str, Literal["dead_letter", "malformed", "unsupported_version"]] = {
+    "dead_letter": "dead_letter",
+    "malformed": "malformed",
+    "unsupported_version": "unsupported_version",
+    "wrong_type": "dead_letter",
+}
+"""The ``error`` event's code for each reason (``wrong_type`` is not a wire code)."""
 
 
 def _packed(event: Event) -> str:
@@ -109,12 +120,16 @@ class EventWriter:
         message: str,
         deliveries: int,
         epoch: int = 0,
+        wait: Wait,
         tell_session: bool = True,
     ) -> None:
         """Copy an entry to the DLQ, then tell its session (if it names one) and ack it.
 
-        ``code`` is ``dead_letter``, ``malformed`` or ``unsupported_version``. A crash between the
-        two steps leaves the entry pending: it is dead-lettered again, never lost.
+        ``code`` is a key of :data:`DLQ_MESSAGES`. Each step runs through ``wait`` (which waits
+        out Redis refusing or unreachable) on its own, so an outage never copies the entry
+        twice. A crash between them leaves the entry pending: it is dead-lettered again, never
+        lost. When the session cannot be told because one of its keys holds the wrong kind of
+        value, the entry is only acked.
         """
         record = {str(key): str(value) for key, value in fields.items()}
         record |= {
@@ -124,10 +139,13 @@ class EventWriter:
             "dlq_source_id": entry_id,
             "dlq_ms": str(now_ms()),
         }
-        await self._redis.xadd(
-            self._keys.dlq, writable(record), maxlen=self._settings.dlq_maxlen, approximate=True
+        await wait(
+            lambda: self._redis.xadd(
+                self._keys.dlq, writable(record), maxlen=self._settings.dlq_maxlen, approximate=True
+            )
         )
         session_id, task_id = peek_ids(fields)
+        acked = False
         if tell_session and session_id is not None and task_id is not None:
             event = ErrorEvent(
                 task_id=task_id,
@@ -135,12 +153,17 @@ class EventWriter:
                 seq=0,
                 attempt=max(deliveries, 1),
                 epoch=epoch,
-                code=code,
+                code=_EVENT_CODES.get(code, "dead_letter"),
                 message=DLQ_MESSAGES.get(code, "the task was set aside"),
             )
-            await self._eval(FINISH, *self._finish_call(event, entry_id))
-        else:
-            await self.ack(entry_id)
+            try:
+                await wait(lambda: self._eval(FINISH, *self._finish_call(event, entry_id)))
+                acked = True  # FINISH acks, with or without writing the event
+            except ResponseError as error:
+                if not is_poison(error):
+                    raise
+        if not acked:
+            await wait(lambda: self.ack(entry_id))
         log.warning(
             "task dead-lettered",
             extra={

@@ -14,6 +14,11 @@ One :class:`TaskWorker` per process runs up to ``concurrency`` tasks at once. Se
 Each task gets exactly one terminal event (enforced in Redis, see ``_scripts.FINISH``); an entry is
 acked only after its terminal event is written, so a crash at any point leads to a redelivery that
 the done marker absorbs.
+
+Redis errors are handled as :mod:`shared.bus._faults` classifies them: every step waits out Redis
+refusing or unreachable (the worker reports :attr:`TaskWorker.waiting_for_redis` meanwhile), an
+entry whose session has a key of the wrong type is dead-lettered, and anything else stops the
+worker: :meth:`TaskWorker.run` raises one :class:`~shared.errors.UpstreamError` saying why.
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ import os
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import RedisError
 
+from shared.bus._faults import is_retryable, stop_error
 from shared.bus._group import ensure_group, is_nogroup
+from shared.bus._patience import Outage, RedisWait
 from shared.bus._replies import StreamEntry, autoclaim, range_entries, read_entries
 from shared.bus._task_run import TaskRun, WorkerStats, process_entry
 from shared.bus._writer import EventWriter
@@ -42,11 +50,8 @@ from shared.wire import CancelRequest, TaskRequest, decode_command
 
 log = logging.getLogger(__name__)
 
-_REDIS_DOWN = (ConnectionError, TimeoutError, OSError)
 _PRUNE_EVERY_S = 300.0
 _PRUNE_IDLE_MS = 3_600_000
-_OUTAGE_LOG_EVERY_S = 5.0
-_T = TypeVar("_T")
 
 
 def default_consumer_name() -> str:
@@ -81,8 +86,13 @@ class TaskWorker:
         self._closing = False  # in-flight tasks are settled: leases and cancels end too
         self._quarantined: str | None = None
         self._drain_timeout_s = 10.0
-        self._last_outage_log = float("-inf")
         self._running = False
+        self._fatal: RedisError | None = None
+        self._outage = Outage(self.consumer)
+        self._until_stopped = self._waiter("group", lambda: self._stop_requested.is_set())
+        self._intake_wait = self._waiter("intake", lambda: self.stopping)
+        self._sweep_wait = self._waiter("sweep", lambda: self.stopping)
+        self._control_wait = self._waiter("control", lambda: self._closing)
 
     @property
     def stopping(self) -> bool:
@@ -96,6 +106,13 @@ class TaskWorker:
         return self._running and not self.stopping
 
     @property
+    def waiting_for_redis(self) -> bool:
+        """True while a loop or a task of this worker waits for Redis to take a command again
+        (Redis out of memory, loading, read-only, unreachable...): the worker is alive but not
+        healthy."""
+        return self._outage.waiting
+
+    @property
     def in_flight(self) -> int:
         """Entries this worker is processing now."""
         return len(self._runs)
@@ -107,11 +124,22 @@ class TaskWorker:
         self._stop_requested.set()
 
     async def run(self) -> None:
-        """Serve until :meth:`request_stop`; a crash in a loop propagates after clean-up.
+        """Serve until :meth:`request_stop`, waiting out Redis outages and refusals.
 
         Waits for Redis first (as long as it takes); a stop requested during that wait, or
-        before, returns at once.
+        before, returns at once. A Redis error that waiting cannot cure stops the worker: after
+        clean-up, this raises :class:`~shared.errors.UpstreamError` with one line naming the
+        error code (:func:`~shared.bus._faults.stop_error`). Other errors of a loop (bugs)
+        propagate as they are.
         """
+        try:
+            await self._serve()
+        except RedisError as error:
+            raise stop_error(self._fatal or error) from None
+        if self._fatal is not None:
+            raise stop_error(self._fatal) from None
+
+    async def _serve(self) -> None:
         await self._ensure_group_unless_stopped()
         if self._stop_requested.is_set():
             log.info("worker stopped before it started", extra={"consumer": self.consumer})
@@ -150,20 +178,22 @@ class TaskWorker:
                     await asyncio.wait_for(self._slot_freed.wait(), block / 1000)
                 continue
             try:
-                reply = await self._redis.xreadgroup(
-                    GROUP, self.consumer, {self.keys.tasks: ">"}, count=free, block=block
-                )
-            except _REDIS_DOWN:
-                await self._pause_for_redis()
-                continue
-            except Exception as error:
-                if not is_nogroup(error):
-                    raise
-                await self._ensure_group_unless_stopped()
-                continue
+                reply = await self._intake_wait(partial(self._read_tasks, free))
+            except RedisError as error:
+                if is_nogroup(error):
+                    await self._ensure_group_unless_stopped()
+                    continue
+                if is_retryable(error):  # stopping: the wait gave up
+                    continue
+                raise
             for entry_id, fields in read_entries(reply):
                 self._start(entry_id, fields, attempt=1)
             await asyncio.sleep(0)  # let the new tasks send their first command before we block
+
+    async def _read_tasks(self, count: int) -> Any:
+        return await self._redis.xreadgroup(
+            GROUP, self.consumer, {self.keys.tasks: ">"}, count=count, block=self.settings.block_ms
+        )
 
     def _free_slots(self) -> int:
         return self.settings.concurrency - len(self._runs)
@@ -171,15 +201,18 @@ class TaskWorker:
     def _start(self, entry_id: str, fields: Mapping[str, Any], *, attempt: int) -> TaskRun:
         self.stats.received += 1
         run = TaskRun(entry_id=entry_id, attempt=attempt)
+        wait = self._waiter(f"task {entry_id}", lambda: run.abandoned)
         self._runs[entry_id] = run
         key = (str(fields.get("session_id")), str(fields.get("task_id")))
         self._runs_by_task.setdefault(key, []).append(run)
-        task = asyncio.create_task(self._process(run, fields, key))
+        task = asyncio.create_task(self._process(run, fields, key, wait))
         self._processing.add(task)
         task.add_done_callback(self._processing.discard)
         return run
 
-    async def _process(self, run: TaskRun, fields: Mapping[str, Any], key: tuple[str, str]) -> None:
+    async def _process(
+        self, run: TaskRun, fields: Mapping[str, Any], key: tuple[str, str], wait: RedisWait
+    ) -> None:
         try:
             await process_entry(
                 run,
@@ -188,9 +221,13 @@ class TaskWorker:
                 handler=self._handler,
                 worker_name=self.consumer,
                 stats=self.stats,
+                wait=wait,
             )
-        except _REDIS_DOWN:
-            log.warning("could not answer a task: Redis unreachable", extra=self._ids(run))
+        except RedisError as error:
+            if is_retryable(error):  # the run was abandoned while it waited for Redis
+                log.warning("left a task to be reclaimed: Redis unavailable", extra=self._ids(run))
+            else:
+                self._stop_for(error)
         except Exception:
             log.exception("task processing failed", extra=self._ids(run))
         finally:
@@ -224,19 +261,18 @@ class TaskWorker:
             try:
                 if loop.time() - last_prune > _PRUNE_EVERY_S:
                     last_prune = loop.time()
-                    await self._prune_consumers()
-                cursor, claimed = await self._claim_one(cursor)
+                    await self._sweep_wait(self._prune_consumers)
+                cursor, claimed = await self._sweep_wait(partial(self._claim_one, cursor))
                 if claimed is not None:
                     await self._take_over(*claimed)
                 elif cursor == "0-0":
                     await asyncio.sleep(interval)
-            except _REDIS_DOWN:
-                await self._pause_for_redis()
-            except Exception as error:
-                if not is_nogroup(error):
+            except RedisError as error:
+                if is_nogroup(error):
+                    cursor = "0-0"
+                    await self._ensure_group_unless_stopped()
+                elif not is_retryable(error):  # retryable: stopping, the wait gave up
                     raise
-                cursor = "0-0"
-                await self._ensure_group_unless_stopped()
 
     async def _claim_one(self, cursor: str) -> tuple[str, StreamEntry | None]:
         reply = await self._redis.xautoclaim(
@@ -254,10 +290,12 @@ class TaskWorker:
         if entry_id in self._runs:  # our own, its lease renewal lagged: it is still running
             return
         if not fields:  # trimmed away while pending: nothing left to run
-            await self._writer.ack(entry_id)
+            await self._sweep_wait(lambda: self._writer.ack(entry_id))
             return
-        pending = await self._redis.xpending_range(
-            self.keys.tasks, GROUP, min=entry_id, max=entry_id, count=1
+        pending = await self._sweep_wait(
+            lambda: self._redis.xpending_range(
+                self.keys.tasks, GROUP, min=entry_id, max=entry_id, count=1
+            )
         )
         deliveries = int(pending[0]["times_delivered"]) if pending else 1
         if deliveries > self.settings.max_deliveries:
@@ -271,6 +309,7 @@ class TaskWorker:
                 message=f"delivered {deliveries} times without an answer",
                 deliveries=deliveries,
                 epoch=command.epoch if isinstance(command, TaskRequest) else 0,
+                wait=self._sweep_wait,
                 tell_session=not isinstance(command, CancelRequest),
             )
             self.stats.dead_lettered += 1
@@ -291,18 +330,27 @@ class TaskWorker:
     # -- cancellation ------------------------------------------------------------------------
 
     async def _control_loop(self) -> None:
-        last_id = await self._until_redis(self._latest_control_id)
+        try:
+            last_id = await self._control_wait(self._latest_control_id)
+        except RedisError as error:
+            if is_retryable(error):  # closing: the wait gave up
+                return
+            raise
         while not self._closing:
             try:
-                reply = await self._redis.xread(
-                    {self.keys.control: last_id}, count=100, block=self.settings.block_ms
-                )
-            except _REDIS_DOWN:
-                await self._pause_for_redis()
-                continue
+                reply = await self._control_wait(partial(self._read_control, last_id))
+            except RedisError as error:
+                if is_retryable(error):  # closing: the wait gave up
+                    continue
+                raise
             for entry_id, fields in read_entries(reply):
                 last_id = entry_id
                 self._apply_control(fields)
+
+    async def _read_control(self, last_id: str) -> Any:
+        return await self._redis.xread(
+            {self.keys.control: last_id}, count=100, block=self.settings.block_ms
+        )
 
     async def _latest_control_id(self) -> str:
         newest = range_entries(await self._redis.xrevrange(self.keys.control, count=1))
@@ -321,18 +369,18 @@ class TaskWorker:
     # -- leases ----------------------------------------------------------------------------
 
     async def _lease_loop(self) -> None:
+        """Renews the lease of every run in flight, including one whose answer waits for Redis
+        to take it (so that no other worker runs the task again meanwhile)."""
         interval = self.settings.lease_ms / 4000
         while not self._closing:
             await asyncio.sleep(interval)
-            runs = [run for run in self._runs.values() if not run.finishing]
+            runs = list(self._runs.values())
             if not runs:
                 continue
             try:
                 await self._renew(runs)
-            except _REDIS_DOWN:
-                continue
-            except Exception as error:
-                if not is_nogroup(error):
+            except RedisError as error:
+                if not (is_retryable(error) or is_nogroup(error)):  # else: skip this round
                     raise
 
     async def _renew(self, runs: list[TaskRun]) -> None:
@@ -363,9 +411,13 @@ class TaskWorker:
             for run in checked:
                 assert run.task is not None
                 pipe.hget(self.keys.cancels(run.task.session_id), run.task.task_id)
-            results = await pipe.execute()
+            results = await pipe.execute(raise_on_error=False)
+        if renew and isinstance(results[0], Exception):
+            raise results[0]
         for run, reason in zip(checked, results[1:] if renew else results, strict=True):
-            if reason is not None:
+            # an error here is the run's session's own (a key of the wrong type): its steps
+            # meet it too, and dead-letter the entry if they must
+            if reason is not None and not isinstance(reason, Exception):
                 run.request_cancel(str(reason))
 
     async def _check_stolen(self, run: TaskRun) -> None:
@@ -388,7 +440,7 @@ class TaskWorker:
         await self._settle(takers)
         if self._processing:
             await asyncio.wait(set(self._processing), timeout=self._drain_timeout_s)
-        leftovers = [run for run in self._runs.values() if not run.finishing]
+        leftovers = list(self._runs.values())  # an answer still waiting for Redis included
         for run in leftovers:
             run.abandon(lost=False)
         if self._processing:
@@ -420,43 +472,35 @@ class TaskWorker:
                 justid=True,
             )
             self.stats.handed_back += len(entry_ids)
-        except _REDIS_DOWN:
+        except RedisError as error:
+            if not is_retryable(error):
+                raise
             log.warning("could not hand back tasks; they will be reclaimed after a lease")
 
-    # -- Redis outages ---------------------------------------------------------------------
+    # -- Redis errors ----------------------------------------------------------------------
 
-    async def _pause_for_redis(self, unless: asyncio.Event | None = None) -> None:
-        now = asyncio.get_running_loop().time()
-        if now - self._last_outage_log > _OUTAGE_LOG_EVERY_S:
-            self._last_outage_log = now
-            log.warning("Redis unreachable; retrying", extra={"consumer": self.consumer})
-        if unless is None:
-            await asyncio.sleep(0.2)
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(unless.wait(), 0.2)
+    def _waiter(self, part: str, give_up: Callable[[], bool]) -> RedisWait:
+        return RedisWait(self._outage, part, give_up=give_up)
 
-    async def _until_redis(self, call: Callable[[], Awaitable[_T]]) -> _T:
-        """``call()`` again and again until Redis answers it."""
-        while True:
-            try:
-                return await call()
-            except _REDIS_DOWN:
-                await self._pause_for_redis()
+    def _stop_for(self, error: RedisError) -> None:
+        """A task met an error no wait cures: stop the worker; :meth:`run` raises it."""
+        if self._fatal is None:
+            self._fatal = error
+            self.request_stop(self._drain_timeout_s)
 
     async def _ensure_group_unless_stopped(self) -> None:
-        """Create the consumer group as soon as Redis answers, unless a stop is requested
-        first: then return at once, even in the middle of a command."""
-        while not self._stop_requested.is_set():
-            try:
-                if await _unless_set(ensure_group(self._redis, self.keys), self._stop_requested):
-                    return
-            except _REDIS_DOWN:
-                await self._pause_for_redis(self._stop_requested)
+        """Create the consumer group as soon as Redis takes it, unless a stop is requested
+        first: then return at once, even in the middle of a command or a wait."""
+        work = self._until_stopped(lambda: ensure_group(self._redis, self.keys))
+        try:
+            await _unless_set(work, self._stop_requested)
+        except RedisError as error:
+            if not is_retryable(error):  # retryable: a stop was requested, the wait gave up
+                raise
 
 
-async def _unless_set(work: Awaitable[None], event: asyncio.Event) -> bool:
-    """Await ``work`` unless ``event`` is set first (then cancel it); True if it finished."""
+async def _unless_set(work: Awaitable[None], event: asyncio.Event) -> None:
+    """Await ``work`` unless ``event`` is set first (then cancel it); raises what it raised."""
     task = asyncio.ensure_future(work)
     waiter = asyncio.ensure_future(event.wait())
     try:
@@ -466,7 +510,5 @@ async def _unless_set(work: Awaitable[None], event: asyncio.Event) -> bool:
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-    if task.cancelled():
-        return False
-    task.result()  # raises what the work raised
-    return True
+    if not task.cancelled():
+        task.result()
