@@ -29,6 +29,13 @@ PERSONAL_FIELDS = frozenset(
 PERSONAL_PREFIXES = ("lk.pii.",)
 """LiveKit marks the personal fields of its own records (participant identity, room name)."""
 REDACTED = "[redacted]"
+HTTP_CLIENT_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2")
+"""The HTTP clients in tandem's processes (the tools' client: httpx; the Anthropic and OpenAI
+SDKs: httpx2) log each request's URL at INFO, and a URL can carry what the caller said (the
+weather tool's ``?name=`` is whatever place the caller named). :func:`configure_logging`, which
+every tandem command calls (``settings_or_exit``), holds them at WARNING at every level, DEBUG
+included. LiveKit's job processes copy the worker's logger levels, and the worker's handler
+writes their records."""
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
@@ -83,5 +90,5 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for chatty in ("httpx", "httpx2", "httpcore", "httpcore2"):  # a line per HTTP request
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    for name in HTTP_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

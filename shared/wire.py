@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, TypeAlias, get_args
+from typing import Annotated, Any, ClassVar, Literal, NoReturn, TypeAlias, get_args
 
 from pydantic import (
     BaseModel,
@@ -330,6 +331,22 @@ def _version(flat: Mapping[str, str]) -> int:
     return version
 
 
+class _NonFinite(ValueError):
+    """A body number that is not finite: ``NaN``/``Infinity`` (which Python's ``json`` accepts
+    but JSON has not) or a number beyond a double's range (``1e999``)."""
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise _NonFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(text)
+    return value
+
+
 def _decode(fields: Mapping[Any, Any], adapter: TypeAdapter[Any]) -> Any:
     flat = _flatten(fields)
     _version(flat)
@@ -337,7 +354,9 @@ def _decode(fields: Mapping[Any, Any], adapter: TypeAdapter[Any]) -> Any:
     if len(raw_body) > MAX_BODY_CHARS:
         raise WireFormatError(f"entry body is longer than {MAX_BODY_CHARS} characters")
     try:
-        body = json.loads(raw_body)
+        body = json.loads(raw_body, parse_constant=_no_constant, parse_float=_finite_float)
+    except _NonFinite:
+        raise WireFormatError("entry body holds NaN or infinity, which JSON cannot carry") from None
     except (ValueError, RecursionError):
         raise WireFormatError("entry body is not valid JSON") from None
     if not isinstance(body, dict):

@@ -164,6 +164,35 @@ async def test_cancel_during_a_task_stops_it(
     assert handler.cancelled == [task.task_id]
 
 
+async def test_a_cancel_marker_over_200_characters_is_cut_not_dead_lettered(
+    redis: Redis, bus: ResponderBus, settings: BusSettings
+) -> None:
+    """docs/protocol.md 5.3: a marker another client wrote too long still cancels the task, its
+    reason cut to the first 200 characters, whether the worker finds it at pick-up or at a
+    lease renewal while the task runs."""
+    link = bus.session("call-1")
+    reason = "the caller changed their mind " * 10  # 300 characters
+    queued, running = make_task("echo never"), make_task("sleep 30")
+    handler = ScriptedHandler(redis)
+    await link.submit(queued)
+    await redis.hset(bus.keys.cancels("call-1"), queued.task_id, reason)
+    async with running_worker(redis, handler, settings):
+        before = await events_until_final(link, queued.task_id)
+        await link.submit(running)
+        started = await next_events(link)
+        assert [e.type for e in started] == ["started"]
+        await redis.hset(bus.keys.cancels("call-1"), running.task_id, reason)  # no broadcast
+        during = await events_until_final(link, running.task_id)
+    for events in (before, during):
+        assert [e.type for e in events] == ["cancelled"]
+        assert isinstance(events[0], CancelledEvent)
+        assert events[0].reason == reason[:200]
+    assert handler.cancelled == [running.task_id]
+    assert await runs(redis, queued) == 0
+    assert await redis.xlen(bus.keys.dlq) == 0
+    assert (await redis.xpending(bus.keys.tasks, "thinkers"))["pending"] == 0
+
+
 async def test_handler_failures_become_error_events_and_the_worker_goes_on(
     redis: Redis, bus: ResponderBus, settings: BusSettings
 ) -> None:

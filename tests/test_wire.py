@@ -132,10 +132,26 @@ def test_malformed_entries_raise_wire_format_error(fields: dict[str, str]) -> No
 
 
 def test_writers_refuse_entries_no_reader_would_accept() -> None:
-    with pytest.raises(WireFormatError, match="NaN"):
-        encode(ResultEvent(**COMMON, text="x", data={"score": float("nan")}))
+    for number in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(WireFormatError, match="NaN"):
+            encode(ResultEvent(**COMMON, text="x", data={"score": number}))
     with pytest.raises(WireFormatError, match="longer than"):
         encode(ResultEvent(**COMMON, text="x", data={"blob": "y" * 70_000}))
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+def test_readers_reject_numbers_json_cannot_carry(number: str) -> None:
+    """Python's json reads NaN and Infinity, and 1e999 as infinity; a body is JSON (RFC 8259)
+    with finite numbers, wherever the number is: a result's data, or a field nobody reads."""
+    result = encode(EVENTS[3])
+    result["body"] = result["body"].replace('"party":4', f'"party":{number}')
+    task = encode(TaskRequest.create(session_id="s-1", request="hi", epoch=1, timeout_s=8))
+    task["body"] = task["body"].replace("{", f'{{"unknown":[{number}],', 1)
+    for fields, decode in ((result, decode_event), (task, decode_command)):
+        assert number in fields["body"]
+        with pytest.raises(WireFormatError, match="NaN or infinity") as raised:
+            decode(fields)
+        assert raised.value.code == "malformed"
 
 
 def test_ids_are_found_even_when_another_field_is_not_utf8() -> None:

@@ -1,0 +1,110 @@
+"""A fake of the two Open-Meteo endpoints ``get_weather`` calls, and a way to run a tandem
+command whose weather tool asks it instead of the internet.
+
+The fake is an aiohttp server on ``127.0.0.1`` (ephemeral port): ``GET /v1/search`` (geocoding)
+finds every name in Lisbon, ``GET /v1/forecast`` answers partly cloudy and 19 °C; any other
+request gets a 404 and lands in ``fake.unexpected``. It answers for real over a socket, so the
+HTTP client logs each request as it would in production (``httpx`` logs a line per *answered*
+request: a refused connection logs nothing)::
+
+    async with FakeOpenMeteo() as weather:
+        subprocess.run([sys.executable, "-m", "tests.fakes.open_meteo", weather.url, "thinker"])
+
+``python -m tests.fakes.open_meteo URL thinker [ARGS]`` runs ``python -m thinker [ARGS]`` and
+``python -m tests.fakes.open_meteo URL tandem ARGS`` runs the ``tandem`` command, each with
+the weather tool's two URLs pointed at ``URL`` and nothing else changed.
+"""
+
+from __future__ import annotations
+
+import runpy
+import socket
+import sys
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+PLACE = {"name": "Lisbon", "country": "Portugal", "latitude": 38.72, "longitude": -9.14}
+CURRENT = {
+    "temperature_2m": 19.0,
+    "apparent_temperature": 19.0,
+    "precipitation": 0.0,
+    "weather_code": 2,
+    "wind_speed_10m": 12.0,
+}
+
+
+class FakeOpenMeteo:
+    """Geocoding and forecast on ``127.0.0.1:<ephemeral port>``; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        """The path and query of every request, in order."""
+        self.unexpected: list[str] = []
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        if self._url is None:
+            raise RuntimeError("FakeOpenMeteo is not started: use `async with FakeOpenMeteo()`")
+        return self._url
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path_qs)
+        if request.method == "GET" and request.path == "/v1/search":
+            return web.json_response({"results": [PLACE]})
+        if request.method == "GET" and request.path == "/v1/forecast":
+            return web.json_response({"current": CURRENT})
+        self.unexpected.append(f"{request.method} {request.path_qs}")
+        return web.json_response({"error": True, "reason": "not scripted"}, status=404)
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        sock.setblocking(False)
+        await web.SockSite(runner, sock).start()
+        self._runner = runner
+        self._url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if exc_type is None:
+            assert not self.unexpected, f"unscripted Open-Meteo requests: {self.unexpected}"
+
+
+def run(url: str, command: str, args: list[str]) -> None:
+    """Run ``command`` (``thinker``: ``python -m thinker``; ``tandem``: the ``tandem`` script)
+    with ``args``, the weather tool asking the fake at ``url``."""
+    from tools.builtin import weather
+
+    weather.GEOCODING_URL = f"{url}/v1/search"
+    weather.FORECAST_URL = f"{url}/v1/forecast"
+    if command == "thinker":
+        sys.argv = ["thinker", *args]
+        runpy.run_module("thinker", run_name="__main__", alter_sys=True)
+    elif command == "tandem":
+        from shared.cli import main
+
+        main(args=args, prog_name="tandem")
+    else:
+        raise SystemExit(f"unknown command {command!r}: thinker or tandem")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], sys.argv[2], sys.argv[3:])
