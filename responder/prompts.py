@@ -3,6 +3,8 @@ around the agent profile's persona, and the lines said verbatim (greeting, goodb
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shared.profile import Profile
 from shared.wire import ResultKind
 
@@ -224,11 +226,21 @@ def failure_instructions(
     moved_on: bool,
     retryable: bool = True,
     reason: str = "",
+    done: Sequence[str] = (),
 ) -> str:
     """Tell the caller a task could not be done. Only a failure that may go away (``expired``:
     it ran out of time; ``retryable``: the thinker says another try may work) comes with an offer
     to try again; any other is said as something that can't be done (``reason``: the thinker's
-    own words for why, if it gave any)."""
+    own words for why, if it gave any). A task that had already done something (``done``: a
+    booking made) is told as done: the caller must never hear "failed" about what happened."""
+    if done:
+        what = " ".join(done)
+        return (
+            f"Task {number} ({request}) did not finish, but it had already been done; what was "
+            f"done is this: {what!r}. Tell the caller, in one or two short sentences, exactly "
+            "what was done (with any reference number). Do not say it failed and do not offer "
+            f"to do it again.{_reintroduce(moved_on)}"
+        )
     if expired or retryable:
         why = "it ran out of time" if expired else "the system it needs had a problem"
         return (

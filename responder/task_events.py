@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 from livekit.agents import llm
@@ -125,10 +125,10 @@ class TaskEventApplier:
         elif isinstance(event, ResultEvent):
             await self._result(task, event)
         elif isinstance(event, ExpiredEvent):
-            self._failed(task, expired=True)
+            self._failed(task, expired=True, done=event.done)
         elif isinstance(event, ErrorEvent):
             reason = event.message if event.code == "failed" else ""
-            self._failed(task, retryable=event.retryable, reason=reason)
+            self._failed(task, retryable=event.retryable, reason=reason, done=event.done)
         elif isinstance(event, CancelledEvent):
             self._book.transition(task, TaskState.CANCELLED, reason=event.reason)
 
@@ -188,6 +188,7 @@ class TaskEventApplier:
         expired: bool = False,
         retryable: bool = False,
         reason: str = "",
+        done: Sequence[str] = (),
     ) -> None:
         outcome = "expired" if expired else "failed"
         if not self._book.transition(task, TaskState.FAILED, outcome=outcome):
@@ -199,6 +200,7 @@ class TaskEventApplier:
             expired=expired,
             retryable=retryable,
             reason=reason,
+            done=done,
             moved_on=self._moved_on(task),
         )
         self._post(

@@ -54,3 +54,8 @@ class Keys:
     def cancels(self, session_id: str) -> str:
         """Hash task_id -> cancel reason: durable, honoured at pick-up and while running."""
         return f"{self.prefix}:{{s:{session_id}}}:cancels"
+
+    def effects(self, session_id: str, task_id: str) -> str:
+        """Hash tool-call key -> what one task did that cannot be undone (a booking made), as its
+        tool reported it: read into the task's terminal event if it ends without an answer."""
+        return f"{self.prefix}:{{s:{session_id}}}:effects:{task_id}"

@@ -194,13 +194,23 @@ class ResultEvent(_Event):
     )
 
 
+DoneSoFar: TypeAlias = Annotated[
+    tuple[Annotated[str, Field(max_length=500)], ...],
+    Field(max_length=5, description="What the task had already done (see docs/protocol.md §3.6)."),
+]
+"""What a task that ended without an answer had already done that cannot be undone (a booking
+made), each as its tool reported it: the caller must be told, never that nothing happened."""
+
+
 class ErrorEvent(_Event):
-    """The task failed; ``message`` is safe to show, ``code`` says how."""
+    """The task failed; ``message`` is safe to show, ``code`` says how; ``done``: what it had
+    already done (side effects) before it failed."""
 
     type: Literal["error"] = "error"
     code: Literal["failed", "dead_letter", "malformed", "unsupported_version", "internal"]
     message: str = Field(max_length=1000)
     retryable: bool = False
+    done: DoneSoFar = ()
 
 
 class ExpiredEvent(_Event):
@@ -208,6 +218,7 @@ class ExpiredEvent(_Event):
 
     type: Literal["expired"] = "expired"
     deadline_ms: int
+    done: DoneSoFar = ()
 
 
 class CancelledEvent(_Event):

@@ -221,6 +221,20 @@ async def test_handler_failures_become_error_events_and_the_worker_goes_on(
     assert "secret" not in internal.message
     assert isinstance(answer, ResultEvent)
     assert await runs(redis, failing) == 1  # an application error is answered, not redelivered
+    assert failed.done == ()  # it had done nothing
+
+
+async def test_a_failure_after_a_side_effect_says_what_was_done(
+    redis: Redis, bus: ResponderBus, settings: BusSettings
+) -> None:
+    link = bus.session("call-1")
+    task = make_task("book-then-fail TT-9QX2M")
+    async with running_worker(redis, ScriptedHandler(redis), settings):
+        await link.submit(task)
+        events = await events_until_final(link, task.task_id)
+    failed = events[-1]
+    assert isinstance(failed, ErrorEvent)
+    assert (failed.code, failed.done) == ("failed", ("Booked TT-9QX2M",))
 
 
 async def test_an_answer_the_wire_cannot_carry_is_an_error_not_a_redelivery(

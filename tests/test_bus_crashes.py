@@ -97,6 +97,25 @@ async def test_task_that_kills_every_worker_is_dead_lettered_and_the_session_tol
     assert int(dead[0][1]["dlq_deliveries"]) == settings.max_deliveries + 1
 
 
+async def test_a_dead_letter_says_what_the_task_had_already_done(
+    bus: ResponderBus, worker_processes: WorkerProcesses
+) -> None:
+    """Every attempt booked (the same booking, by its idempotency key), then the worker died:
+    the dead letter tells the session the booking was made, once."""
+    link = bus.session("call-1")
+    task = make_task("book-then-crash TT-4F7K2")
+    await link.submit(task)
+    final: list[Event] = []
+    async with asyncio.timeout(45):
+        while not final:
+            if all(p.poll() is not None for p in worker_processes.processes):
+                worker_processes.spawn()
+            final = [e for e in await link.read(block_ms=300) if e.final]
+    assert isinstance(final[0], ErrorEvent)
+    assert final[0].code == "dead_letter"
+    assert final[0].done == ("Booked TT-4F7K2",)
+
+
 async def test_cancel_is_honoured_after_the_worker_holding_the_task_died(
     redis: Redis, bus: ResponderBus, worker_processes: WorkerProcesses
 ) -> None:

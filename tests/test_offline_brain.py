@@ -246,6 +246,27 @@ def test_answers_are_read_from_the_task_output_the_floor_points_at() -> None:
     )
 
 
+def test_a_task_that_failed_after_booking_is_told_as_booked() -> None:
+    from responder.prompts import failure_instructions
+
+    booked = "Booking TT-4F7K2: a table for 4 on Friday 27 November 2026 at 20:00, under Rivera."
+    items = [PERSONA, *delegated("c1", "Yes, go ahead.", 1)]
+    told = decide(
+        [
+            *items,
+            system(
+                failure_instructions(
+                    1, "Yes, go ahead.", expired=False, moved_on=False, done=(booked,)
+                )
+            ),
+        ]
+    )
+    assert told.text.startswith("You're all set: a table for 4 on Friday the 27th at 8 pm")
+    assert "TT-4F7K2" in told.text
+    assert "couldn't" not in told.text
+    assert "try again" not in told.text
+
+
 def test_an_answer_the_caller_cut_off_and_moved_on_from_is_not_repeated() -> None:
     items = [
         PERSONA,

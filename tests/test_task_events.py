@@ -341,6 +341,31 @@ async def test_a_failure_another_try_would_not_mend_is_said_as_cannot_be_done(
     assert rig.named("task_failed")[0]["outcome"] == "failed"
 
 
+@pytest.mark.parametrize("code", ["dead_letter", "failed", "internal"])
+async def test_a_task_that_ended_after_booking_is_told_as_booked_never_as_failed(
+    rig: Rig, code: Any
+) -> None:
+    done = ("Booking TT-4F7K2: a table for 4 on Friday 27 November at 20:00, under Rivera.",)
+    await rig.applier.apply(
+        ErrorEvent(task_id="t1", session_id="s1", seq=1, epoch=1, code=code, message="x", done=done)
+    )
+    (said,) = rig.said()
+    assert done[0] in said
+    assert "Do not say it failed and do not offer to do it again" in said
+    assert "cannot be done" not in said
+    assert "could not be finished" not in said
+
+
+async def test_an_expired_task_that_had_booked_is_told_as_booked(rig: Rig) -> None:
+    done = ("Booking TT-4F7K2: a table for 4 on Friday 27 November at 20:00, under Rivera.",)
+    await rig.applier.apply(
+        ExpiredEvent(task_id="t1", session_id="s1", seq=1, epoch=1, deadline_ms=1, done=done)
+    )
+    (said,) = rig.said()
+    assert done[0] in said
+    assert "ran out of time" not in said
+
+
 async def test_a_late_unknown_is_a_follow_up_too(rig: Rig) -> None:
     rig.task.late_notice_given = True
     await rig.applier.apply(kinded("unknown", "Nothing about live music."))

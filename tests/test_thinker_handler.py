@@ -21,7 +21,7 @@ from tests.tool_helpers import friday_next_week
 from thinker.brain import BrainContext
 from thinker.handler import ThinkerHandler
 from thinker.metrics import HealthServer, ThinkerMetrics
-from tools import ToolRegistry
+from tools import ToolRegistry, derive_idempotency_key
 
 FRIDAY = friday_next_week()
 BOOKING = {"name": "Ana", "date": FRIDAY, "time": "20:00", "party_size": 4}
@@ -108,6 +108,27 @@ async def test_a_redelivered_task_books_once_and_progress_reaches_the_caller(
     assert events[0] == ("progress", f"booking a table for 4 on {FRIDAY} at 20:00")
     assert progress_tools[0] == "book_table"  # the responder times tools by this name
     assert metrics.tool_seconds.labels("book_table", "ok")._sum.get() > 0
+
+
+async def test_what_a_side_effect_tool_did_is_remembered_under_its_call_key(
+    redis: Redis, http: httpx.AsyncClient
+) -> None:
+    brain = ScriptedBrain([("book_table", BOOKING), ("get_weather", {"city": "Porto"})])
+    remembered: list[tuple[str, str]] = []
+
+    async def remember(key: str, text: str) -> None:
+        remembered.append((key, text))
+
+    async def emit(kind: str, text: str, tool: str) -> None:
+        return None
+
+    task = make_task(confirmed=True)
+    outcome = await handler_for(brain, redis, http, ThinkerMetrics())(
+        TaskContext(task, 1, emit, remember)
+    )
+    booked = outcome.text.split(" | ")[0]
+    key = derive_idempotency_key(task.idempotency_key, "book_table", 1)
+    assert remembered == [(key, booked)]  # the booking, not the weather (no side effects)
 
 
 async def test_tools_outside_the_tasks_allowlist_or_unconfirmed_do_not_run(

@@ -139,10 +139,11 @@ class _ToolRunner:
             return ToolResult(f"{name} was not run: the task was cancelled", is_error=True)
         self._calls[name] += 1
         h, task = self._handler, self._bus_ctx.task
+        key = derive_idempotency_key(task.idempotency_key, name, self._calls[name])
         ctx = ToolContext(
             session_id=task.session_id,
             task_id=task.task_id,
-            idempotency_key=derive_idempotency_key(task.idempotency_key, name, self._calls[name]),
+            idempotency_key=key,
             http=h.http,
             store=ToolStore(h.redis, h.prefix),
             progress=functools.partial(self._bus_ctx.progress, tool=name),
@@ -155,4 +156,6 @@ class _ToolRunner:
             result = await invoke(tool, ctx, arguments)
         outcome = "error" if result.is_error else "ok"
         h.metrics.tool_seconds.labels(name, outcome).observe(time.monotonic() - started)
+        if tool.side_effects and not result.is_error:  # done, whatever becomes of the task
+            await self._bus_ctx.done(result.content, key=key)
         return result

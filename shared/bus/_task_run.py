@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,7 +186,7 @@ async def _serve(
         reason = detail if verdict == "cancelled" else str(run.cancel_reason)
         event = run.event(CancelledEvent, reason=reason[:200])
     else:
-        outcome = await _execute(run, task, writer, handler)
+        outcome = await _execute(run, task, writer, handler, wait)
         if outcome is None:
             return
         event = outcome
@@ -218,32 +218,41 @@ async def _set_aside(
     stats.dead_lettered += 1
 
 
+async def _best_effort(task: TaskRequest, kind: str, write: Awaitable[Any]) -> None:
+    """Best effort: progress (or a record of what was done) that Redis refuses or cannot take
+    (an outage, a session key of the wrong type) is dropped; it must not fail the task. Fatal
+    errors are raised."""
+    try:
+        await write
+    except RedisError as error:
+        fault = classify(error)
+        if fault is None or fault.kind is FaultKind.FATAL:
+            raise
+        log.warning(
+            f"dropped a {kind} record: Redis did not take it",
+            extra={"task_id": task.task_id, "code": fault.code},
+        )
+
+
 async def _execute(
-    run: TaskRun, task: TaskRequest, writer: EventWriter, handler: TaskHandler
+    run: TaskRun, task: TaskRequest, writer: EventWriter, handler: TaskHandler, wait: Wait
 ) -> Event | None:
     if run.abandoned:
         return None
 
     async def emit(kind: str, text: str, tool: str = "") -> None:
-        """Best effort: progress that Redis refuses or cannot take (an outage, a session key
-        of the wrong type) is dropped; it must not fail the task. Fatal errors are raised."""
         event = (
             run.event(ProgressEvent, message=text[:500], tool=tool[:128])
             if kind == "progress"
             else run.event(PartialEvent, text=text[:4000])
         )
-        try:
-            await writer.emit(event)
-        except RedisError as error:
-            fault = classify(error)
-            if fault is None or fault.kind is FaultKind.FATAL:
-                raise
-            log.warning(
-                "dropped a progress event: Redis did not take it",
-                extra={"task_id": task.task_id, "code": fault.code},
-            )
+        await _best_effort(task, kind, writer.emit(event))
 
-    ctx = TaskContext(task, run.attempt, emit)
+    async def remember(key: str, text: str) -> None:
+        """Waits out an outage (the record matters most when things go wrong)."""
+        await _best_effort(task, "done", wait(lambda: writer.record_done(task, key, text)))
+
+    ctx = TaskContext(task, run.attempt, emit, remember)
     remaining_s = max(0.0, (task.deadline_ms - now_ms()) / 1000)
     handler_task = asyncio.ensure_future(handler(ctx))
     run.handler_task = handler_task

@@ -16,7 +16,7 @@ from shared.bus._replies import writable
 from shared.bus._scripts import EMIT, FINISH, PICKUP
 from shared.config import BusSettings
 from shared.keys import GROUP, Keys
-from shared.wire import ErrorEvent, Event, TaskRequest, encode, now_ms, peek_ids
+from shared.wire import ErrorEvent, Event, ExpiredEvent, TaskRequest, encode, now_ms, peek_ids
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ DLQ_MESSAGES = {
     "wrong_type": "the task could not be answered and was set aside",
 }
 """What a session is told when its task is dead-lettered, by reason."""
+
+_MAX_DONE, _DONE_CHARS = 5, 500
+"""At most this many things done, this long each, go with a terminal event (the wire's limits)."""
 
 _EVENT_CODES: dict[str, Literal["dead_letter", "malformed", "unsupported_version"]] = {
     "dead_letter": "dead_letter",
@@ -103,9 +106,27 @@ class EventWriter:
 
     async def finish(self, event: Event, entry_id: str) -> bool:
         """Write the terminal ``event`` (unless the task has one) and ack ``entry_id``, atomically.
-        Returns whether this call wrote the terminal event."""
+        An event that ends the task without an answer carries what the task had already done
+        (:meth:`record_done`). Returns whether this call wrote the terminal event."""
+        event = await self._with_done(event)
         written = await self._eval(FINISH, *self._finish_call(event, entry_id))
         return bool(written)
+
+    async def record_done(self, task: TaskRequest, key: str, text: str) -> None:
+        """Remember that ``task`` did ``text`` under ``key`` (the first words for a key stay: a
+        retry replaying the same call says "already booked"), as long as its terminal record."""
+        effects = self._keys.effects(task.session_id, task.task_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(effects, key, text[:_DONE_CHARS])
+            pipe.expire(effects, self._settings.done_ttl_s)
+            await pipe.execute()
+
+    async def _with_done(self, event: Event) -> Event:
+        if not isinstance(event, ErrorEvent | ExpiredEvent):
+            return event
+        effects = self._keys.effects(event.session_id, event.task_id)
+        done = tuple(await self._redis.hvals(effects))[:_MAX_DONE]
+        return event.model_copy(update={"done": done}) if done else event
 
     async def ack(self, entry_id: str) -> None:
         """Acknowledge an entry that needs no event (already answered, or a duplicate)."""
@@ -157,7 +178,7 @@ class EventWriter:
                 message=DLQ_MESSAGES.get(code, "the task was set aside"),
             )
             try:
-                await wait(lambda: self._eval(FINISH, *self._finish_call(event, entry_id)))
+                await wait(lambda: self.finish(event, entry_id))
                 acked = True  # FINISH acks, with or without writing the event
             except ResponseError as error:
                 if not is_poison(error):

@@ -59,10 +59,14 @@ class TaskContext:
         task: TaskRequest,
         attempt: int,
         emit: Callable[[str, str, str], Awaitable[None]],
+        remember: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
+        """``emit(kind, text, tool)`` writes progress and partial events; ``remember(key,
+        text)`` keeps what the task did (None: kept nowhere, as outside a worker)."""
         self.task = task
         self.attempt = attempt
         self._emit = emit
+        self._remember = remember
 
     async def progress(self, message: str, *, tool: str = "") -> None:
         """Tell the caller's session what is happening ("checking availability..."); ``tool``
@@ -72,6 +76,15 @@ class TaskContext:
     async def partial(self, text: str) -> None:
         """Hand the responder a fact as soon as it is known, before the task ends."""
         await self._emit("partial", text, "")
+
+    async def done(self, text: str, *, key: str) -> None:
+        """Record something the task did that cannot be undone (a booking made, as the tool
+        said it), under ``key`` (the tool call's idempotency key: a retry that replays the call
+        keeps the first words). Should the task then end without an answer (failed, expired,
+        dead-lettered after its worker died), its terminal event carries this in ``done``, so
+        the caller is told what happened rather than that nothing did."""
+        if self._remember is not None:
+            await self._remember(key, text)
 
 
 class TaskHandler(Protocol):

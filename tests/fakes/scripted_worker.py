@@ -7,7 +7,8 @@ processes.
 
 Instructions: ``echo TEXT`` | ``sleep S`` | ``sleep-first S`` (sleeps on attempt 1 only) |
 ``progress N`` | ``fail`` | ``boom`` | ``huge`` (an answer too large for the wire) |
-``nothing`` (returns None) | ``crash`` (kills the whole process).
+``nothing`` (returns None) | ``crash`` (kills the whole process) | ``book-then-crash REF`` and
+``book-then-fail REF`` (record "Booked REF" as done, then crash or fail).
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ class ScriptedHandler:
                 return None  # type: ignore[return-value]
             if verb == "crash":
                 os._exit(3)
+            if verb.startswith("book-then-"):
+                await ctx.done(f"Booked {arg}", key="book-1")
+                await ctx.done(f"Already booked {arg}", key="book-1")  # a replay keeps the first
+                if verb == "book-then-crash":
+                    os._exit(3)
+                raise TaskFailed("the confirmation could not be sent", retryable=True)
         except asyncio.CancelledError:
             self.cancelled.append(task.task_id)
             raise
