@@ -144,6 +144,7 @@ def reference_in(text: str) -> str:
         ("at eight", "20:00"),
         ("at eight o'clock", "20:00"),
         ("half past seven", "19:30"),
+        ("For four people that have past eight, under Miller.", "20:30"),  # Whisper's "half"
         ("quarter to eight", "19:45"),
         ("7:30", "19:30"),
         ("at 1 for lunch", "13:00"),

@@ -129,6 +129,9 @@ def parse_party_size(text: str) -> int | None:
 _MERIDIEM = r"(am|pm|a\.m\.?|p\.m\.?)(?![a-z])"
 _CLOCK = re.compile(rf"\b(\d{{1,2}})[:.](\d{{2}})(?!\d)\s*(?:{_MERIDIEM})?")
 _PAST_TO = re.compile(r"\b(half|quarter|\d{1,2})(?: minutes)? (past|after|to) (\d{1,2})\b")
+_HEARD_AS_HALF = re.compile(r"\b(?:have|hav|halve)(?= past \d)")
+"""How Whisper writes "half" before "past" ("for four people that have past eight"): nothing
+else in English says "have past 8"."""
 _HALF = re.compile(r"\bhalf (\d{1,2})\b(?! ?(?:people|of|hour|an))")
 _HOUR_MARKED = re.compile(
     rf"\b(\d{{1,2}})\s*(?:{_MERIDIEM}|o'?\s?clock|-?\s?ish\b|"
@@ -150,7 +153,7 @@ def parse_time(text: str) -> str | None:
     hour below 12 is in the afternoon or evening (the restaurant opens at noon); a leading zero
     ("07:30") or "am" keeps it in the morning.
     """
-    norm = numbers_as_digits(text)
+    norm = _HEARD_AS_HALF.sub("half", numbers_as_digits(text))
     if re.search(r"\b(?:noon|midday|12 noon)\b", norm):
         return "12:00"
     if re.search(r"\bmidnight\b", norm):
