@@ -15,7 +15,8 @@ pessimistic the same way for both).
 
 **Spelled names**: surnames spelled letter by letter ("N, G, U, Y, E, N."), transcribed plain and
 primed with :data:`responder.listening.SPELLING_PROMPT` (what tandem does after the agent asked
-for a spelling), and read back by :func:`shared.names.spelled_name`: how many come back right.
+for a spelling), and read back by :func:`shared.names.spelled_name`: how many come back right;
+then weighed against the name said as a word (:func:`shared.names.likely_spelling`).
 """
 
 from __future__ import annotations
@@ -38,14 +39,16 @@ import yaml
 from responder.listening import SPELLING_PROMPT
 from responder.offline import HibariTTS, WhisperSTT
 from responder.pcm import resample
-from shared.names import spelled_name
+from shared.names import likely_spelling, spelled_name
 from simulator.voice import CallerVoice
 
 SPELLED_NAMES = (
     "Nguyen", "Patel", "Okafor", "Dubois", "Rivera", "Kowalczyk", "Siobhan", "Moreau",
     "Lindqvist", "Achebe", "Tanaka", "Fitzgerald", "Oyelaran", "Schmidt", "Bianchi", "Nakamura",
+    "Taylor", "Garcia", "Walker", "Murphy", "Fischer", "Reyes", "Novak", "Sinclair",
 )  # fmt: skip
-"""Surnames to spell (none of them in the prompt)."""
+"""Surnames to spell (none of them in the prompt): unusual ones, and common ones Whisper may
+write as other words ("tailor", "walker")."""
 SCENARIOS = Path(__file__).resolve().parent.parent / "profiles" / "restaurant" / "scenarios"
 EXTRA_LINES = (
     "I'd like to book a table for six people next Thursday at half past seven please.",
@@ -126,21 +129,32 @@ def run(repeat: int) -> dict[str, Any]:
 
 
 def spelled_names(whisper: WhisperSTT, voice: CallerVoice) -> dict[str, Any]:
-    """Each of :data:`SPELLED_NAMES` spelled, transcribed plain and primed; names read back."""
-    heard: dict[str, list[tuple[str, str]]] = {"plain": [], "primed": []}
+    """Each of :data:`SPELLED_NAMES` said as a word and spelled; the spelling transcribed plain
+    and primed; names read back from the letters alone, and (primed) weighed against the word as
+    heard (:func:`shared.names.likely_spelling`, what the demo brain does)."""
+    heard: dict[str, list[tuple[str, str | None]]] = {"plain": [], "primed": [], "weighed": []}
     for name in SPELLED_NAMES:
-        audio = resample(voice.render(", ".join(name.upper()) + "."), 24_000, 16_000) / 32768.0
+        said, _confidence = whisper._transcribe(_speech(voice, f"{name}."), "en")
+        audio = _speech(voice, ", ".join(name.upper()) + ".")
         for way, prompt in (("plain", None), ("primed", SPELLING_PROMPT)):
-            text, _confidence = whisper._transcribe(audio.astype(np.float32), "en", prompt)
-            heard[way].append((name, text))
+            text, _confidence = whisper._transcribe(audio, "en", prompt)
+            heard[way].append((name, spelled_name(text)))
+        letters = heard["primed"][-1][1]
+        word = re.sub(r"[^\w' -]", "", said)
+        heard["weighed"].append((name, letters and likely_spelling(letters, word)))
     return {
         way: {
-            "right": sum(spelled_name(text) == name for name, text in pairs),
+            "right": sum(read == name for name, read in pairs),
             "names": len(pairs),
-            "heard": [text for _name, text in pairs],
+            "read": [read for _name, read in pairs],
         }
         for way, pairs in heard.items()
     }
+
+
+def _speech(voice: CallerVoice, text: str) -> npt.NDArray[np.float32]:
+    """``text`` in the caller voice, at Whisper's 16 kHz, scaled to [-1, 1]."""
+    return (resample(voice.render(text), 24_000, 16_000) / 32768.0).astype(np.float32)
 
 
 def render(result: dict[str, Any]) -> str:
