@@ -227,7 +227,8 @@ def _likely_word(word: str, sounds: set[str]) -> str:
         return word
     fits = [
         (jellyfish.levenshtein_distance(lowered, name), name)
-        for name in _NAMES_BY_SOUND.get_many(sounds)
+        for sound in sounds
+        for name in _NAMES_BY_SOUND.get(sound, ())
     ]
     fits = [(off, name) for off, name in fits if off <= _letters_off(lowered)]
     best = min((off for off, _ in fits), default=None)
@@ -239,20 +240,6 @@ def _letters_off(word: str) -> int:
     """How many letters of a spelling may be misheard: one in a short name, two from five
     letters on."""
     return 1 if len(word) < 5 else 2
-
-
-class _SoundIndex:
-    """:data:`COMMON_NAMES` by Metaphone key."""
-
-    def __init__(self, names: frozenset[str]) -> None:
-        self._by_sound: dict[str, set[str]] = {}
-        for name in names:
-            if _PLAIN.fullmatch(name):
-                self._by_sound.setdefault(jellyfish.metaphone(name), set()).add(name)
-
-    def get_many(self, sounds: set[str]) -> set[str]:
-        """The common names with any of the Metaphone keys ``sounds``."""
-        return set().union(*(self._by_sound.get(sound, set()) for sound in sounds))
 
 
 def letters(name: str) -> str:
@@ -325,4 +312,13 @@ def _assemble(run: list[tuple[str, str]]) -> str:
     return letters.upper()
 
 
-_NAMES_BY_SOUND = _SoundIndex(COMMON_NAMES)
+def _by_sound(names: frozenset[str]) -> dict[str, list[str]]:
+    by_sound: dict[str, list[str]] = {}
+    for name in sorted(names):
+        if _PLAIN.fullmatch(name):
+            by_sound.setdefault(jellyfish.metaphone(name), []).append(name)
+    return by_sound
+
+
+_NAMES_BY_SOUND = _by_sound(COMMON_NAMES)
+""":data:`COMMON_NAMES` by Metaphone key."""
