@@ -238,6 +238,44 @@ class ResponderSettings(BaseSettings):
         return self
 
 
+class SessionSettings(BaseSettings):
+    """Live session control (``TANDEM_SESSION_*``): the call budget's overrides of the
+    profile's ``[session]``, call records, guardrails."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_SESSION_", env_file=".env", extra="ignore")
+
+    max_duration_s: float | None = Field(
+        None,
+        ge=0,
+        le=86_400,
+        description="Longest call in seconds of call time, overriding the profile's "
+        "[session] max_duration_s (0: no limit).",
+    )
+    wrap_up_before_s: float | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description="Seconds before the limit to wrap up, overriding the profile's.",
+    )
+    goodbye_grace_s: float = Field(
+        6.0,
+        gt=0,
+        le=60,
+        description="At the limit: how long the goodbye may take before the call is cut.",
+    )
+    records: bool = Field(
+        True, description="Write a call record and a redacted transcript when a call ends."
+    )
+    retention_days: float = Field(
+        30.0, gt=0, le=3650, description="How long call records are kept."
+    )
+    guardrail_classifier: str | None = Field(
+        None,
+        description="'module:factory' of an extra guardrail classifier run asynchronously "
+        "beside the built-in rules (e.g. a Claude call).",
+    )
+
+
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -312,6 +350,7 @@ class Settings(BaseSettings):
     tools: ToolSettings = Field(default_factory=ToolSettings)
     thinker: ThinkerSettings = Field(default_factory=ThinkerSettings)
     responder: ResponderSettings = Field(default_factory=ResponderSettings)
+    session: SessionSettings = Field(default_factory=SessionSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -324,10 +363,10 @@ class Settings(BaseSettings):
         return value
 
 
-Section = Literal["bus", "tools", "thinker", "responder"]
+Section = Literal["bus", "tools", "thinker", "responder", "session"]
 """A part of :class:`Settings` that :func:`load_settings` can validate on its own."""
 
-SECTIONS: tuple[Section, ...] = ("bus", "tools", "thinker", "responder")
+SECTIONS: tuple[Section, ...] = ("bus", "tools", "thinker", "responder", "session")
 """Every section: what :func:`load_settings` validates unless told otherwise."""
 
 _SECTION_MODELS: dict[Section, type[BaseSettings]] = {
@@ -335,6 +374,7 @@ _SECTION_MODELS: dict[Section, type[BaseSettings]] = {
     "tools": ToolSettings,
     "thinker": ThinkerSettings,
     "responder": ResponderSettings,
+    "session": SessionSettings,
 }
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -402,6 +442,7 @@ def load_settings(
             tools=parts["tools"],
             thinker=parts["thinker"],
             responder=parts["responder"],
+            session=parts["session"],
         )
     except ValidationError as error:
         problems[:0] = _problems(Settings, error)

@@ -59,3 +59,17 @@ class Keys:
         """Hash tool-call key -> what one task did that cannot be undone (a booking made), as its
         tool reported it: read into the task's terminal event if it ends without an answer."""
         return f"{self.prefix}:{{s:{session_id}}}:effects:{task_id}"
+
+    def journal(self, session_id: str) -> str:
+        """One call's session journal: every session event in order (what was said, the floor,
+        tasks, guardrails, budget stages), redacted, while the call runs and a grace after."""
+        return f"{self.prefix}:{{s:{session_id}}}:journal"
+
+    @property
+    def records(self) -> str:
+        """Sorted set of finished calls: session id scored by when the call ended (epoch s)."""
+        return f"{{{self.prefix}}}:sessions"
+
+    def record(self, session_id: str) -> str:
+        """A finished call's record and redacted timeline (JSON), kept for the retention time."""
+        return f"{{{self.prefix}}}:session:{session_id}"

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import ConfigError
 from shared.knowledge import Section, split_sections
@@ -61,6 +68,59 @@ class PersonaSpec(_Strict):
     goodbye: str = Field(min_length=1, description="Said when the call ends, verbatim.")
     still_there: str = Field(
         "Are you still there?", min_length=1, description="Said after a long silence."
+    )
+    still_there_again: str = Field(
+        "Sorry, I can't hear you. Are you still on the line?",
+        min_length=1,
+        description="Said after a second long silence (worded unlike the first).",
+    )
+
+
+class SessionSpec(_Strict):
+    """How long a call may run, and when the agent starts to wrap it up (settings may override
+    both: ``TANDEM_SESSION_MAX_DURATION_S``, ``TANDEM_SESSION_WRAP_UP_BEFORE_S``)."""
+
+    max_duration_s: float = Field(
+        1800.0,
+        ge=0,
+        le=86_400,
+        description="Longest call, in seconds of call time (time on hold does not count); "
+        "0: no limit.",
+    )
+    wrap_up_before_s: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="Seconds before the limit at which the agent is asked to steer to a close.",
+    )
+
+    @model_validator(mode="after")
+    def _wrap_up_within_the_limit(self) -> SessionSpec:
+        if self.max_duration_s and self.wrap_up_before_s >= self.max_duration_s:
+            raise ValueError("wrap_up_before_s must be shorter than max_duration_s")
+        return self
+
+
+class OffDomainTopic(_Strict):
+    """Something the agent does not discuss, recognised by words a caller would use."""
+
+    topic: str = Field(min_length=1, description="What it is, e.g. 'medical advice'.")
+    keywords: tuple[str, ...] = Field(
+        min_length=1, description="Words or phrases that mark a request as this topic."
+    )
+
+
+class GuardrailsSpec(_Strict):
+    """What this agent steers away from (the built-in rules apply to every profile)."""
+
+    off_domain: tuple[OffDomainTopic, ...] = Field(
+        (), description="Topics the agent declines and redirects from."
+    )
+    redirect: str = Field(
+        "That's not something I can help with on this line, but I'm happy to help with "
+        "anything about {business}.",
+        min_length=1,
+        description="What the agent says to steer back ({business} is the profile's name).",
     )
 
 
@@ -103,6 +163,8 @@ class ProfileSpec(_Strict):
     knowledge: KnowledgeSpec = KnowledgeSpec()
     offline: OfflineSpec = OfflineSpec()
     scenarios: ScenariosSpec = ScenariosSpec()
+    session: SessionSpec = SessionSpec()
+    guardrails: GuardrailsSpec = GuardrailsSpec()
 
     @field_validator("timezone")
     @classmethod

@@ -115,7 +115,7 @@ def _prepare(command: str, selector: str | None) -> tuple[Settings, Profile, Con
     from shared.errors import ConfigError
     from shared.profile import default_profile, find_profile
 
-    settings = settings_or_exit(sections=("bus", "tools", "thinker", "responder"))
+    settings = settings_or_exit(sections=("bus", "tools", "thinker", "responder", "session"))
     # the live transcript is the output: only warnings (the offline notice) and errors besides
     root = logging.getLogger()
     root.setLevel(max(logging.WARNING, root.level))

@@ -31,7 +31,7 @@ def thinker_command(profiles: tuple[str, ...]) -> None:
     """
     import asyncio
 
-    settings = settings_or_exit(sections=("bus", "tools", "thinker"))
+    settings = settings_or_exit(sections=("bus", "tools", "thinker", "session"))
     from thinker.app import serve
 
     with errors_as_one_line():
