@@ -28,6 +28,9 @@ from responder.floor import FloorArbiter, Priority, Utterance
 from responder.latency import LatencyHistory
 from responder.metrics import CallMetrics, ResponderMetrics
 from responder.prompts import goodbye_after_silence, instructions_for, say_verbatim
+from responder.session.capture import follow_session, thinker_event
+from responder.session.journal import SessionJournal
+from responder.session.state import SessionState
 from shared.bus import ResponderBus
 from shared.config import Settings
 from shared.profile import Profile
@@ -229,7 +232,13 @@ class Call:
         self.services = services
         self.session_id = session_id or uuid.uuid4().hex
         settings = services.settings
+        self.journal = SessionJournal(self.session_id)
+        """Every event of the call, in order (see :mod:`responder.session`)."""
+        self.state = SessionState()
+        """What the call is doing now, derived from the journal."""
+        self.journal.handlers.append(self.state.apply)
         self.metrics = CallMetrics(process=services.metrics)
+        self.metrics.listeners.append(self._journal_metric)
         vad_options = getattr(session.vad, "_opts", None)
         if vad_options is not None and hasattr(vad_options, "min_silence_duration"):
             self.metrics.vad_hangover_s = float(vad_options.min_silence_duration)
@@ -256,6 +265,8 @@ class Call:
             literal_speech=literal_speech,
         )
         self.agent.on_backchannel = lambda _text: self.metrics.emit("backchannel_ignored")
+        self.delegator.event_listeners.append(lambda event: thinker_event(self.journal, event))
+        follow_session(session, self.journal)
         self.ended = asyncio.Event()
         self.end_reason = ""
         self.end_listeners: list[Callable[[str], None]] = []
@@ -273,6 +284,7 @@ class Call:
 
     async def start(self, **start_options: Any) -> None:
         """Start the session (``room=`` and friends pass through) and the call's machinery."""
+        self.journal.start_clock()
         self.floor.start()
         self.delegator.start()
         self.metrics.emit("call_started", session_id=self.session_id)
@@ -305,6 +317,10 @@ class Call:
             listener(reason)
 
     # -- session events -------------------------------------------------------------------------
+
+    def _journal_metric(self, record: dict[str, Any]) -> None:
+        fields = {k: v for k, v in record.items() if k not in ("t", "event")}
+        self.journal.emit("responder", str(record["event"]), **fields)
 
     def _on_user_state(self, event: Any) -> None:
         if event.old_state == "speaking" and event.new_state != "speaking":

@@ -95,6 +95,8 @@ class Delegator:
         )
         self._tools = DelegateTools(self)
         self._pump: asyncio.Task[None] | None = None
+        self.event_listeners: list[Callable[[Event], None]] = []
+        """Called with each thinker event of the session as it arrives, before it is applied."""
         self.epoch = 0
         """The turn epoch: advanced on every committed caller turn."""
         metrics.owed = lambda: bool(self._book.running())
@@ -173,7 +175,12 @@ class Delegator:
         await self._link.submit(task_request)
         self._metrics.owed_changed()
         self._metrics.emit(
-            "task_submitted", task=task.number, task_id=task.task_id, tier=tier, epoch=self.epoch
+            "task_submitted",
+            task=task.number,
+            task_id=task.task_id,
+            tier=tier,
+            epoch=self.epoch,
+            request=request,
         )
         if old is not None and old.relevant and old is not task:
             old.replaced_by = task.number
@@ -227,6 +234,8 @@ class Delegator:
         while True:
             try:
                 async for event in self._link.events():
+                    for listener in self.event_listeners:
+                        listener(event)
                     await self._events.apply(event)
             except asyncio.CancelledError:
                 raise

@@ -13,7 +13,6 @@ the scenario's persona after its goals, line by line, while a judge watches the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
@@ -24,21 +23,20 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from anthropic import AsyncAnthropic
-from livekit.agents import AgentSession
-from livekit.agents.voice.events import EventTypes
 
 from responder.assembly import RoomlessAudio, assemble_call
 from responder.call import Call
-from shared.bus import ResponderBus, SessionLink
+from responder.session.journal import SessionJournal
 from shared.config import Settings
 from shared.errors import UpstreamError
-from simulator.analysis import marks_for, summarize
+from simulator.analysis import summarize
 from simulator.audio_io import CallerAudioInput, CallRecorder, CapturingAudioOutput, PlayedSegment
 from simulator.caller import AgentSpeech, CallerLine, ScriptedCaller, StepTimeout
 from simulator.checks import CheckResult, evaluate, read_bookings
 from simulator.judge import JudgeError, all_settled, judge_call
 from simulator.persona import PersonaCaller, PersonaError
-from simulator.record import FLOOR_KINDS, AgentAudio, CallRecord, Speech, agent_speech, task_spans
+from simulator.record import FLOOR_KINDS, AgentAudio, CallRecord
+from simulator.replay import record_from_journal
 from simulator.scenario import Scenario, Step
 from simulator.stack import Stack, running_thinker
 from simulator.timeline import render_timeline
@@ -190,14 +188,6 @@ async def run_call(
     prefix = f"sim-{uuid.uuid4().hex[:10]}"
     settings = _settings_for(stack.settings, prefix)
     session_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
-    events: list[dict[str, Any]] = []
-    listeners = [events.append, *(listeners or [])]
-    clock = _Clock()
-
-    def emit(source: str, event: str, **fields: Any) -> None:
-        record = {"t": round(clock.now(), 3), "source": source, "event": event, **fields}
-        for listener in listeners:
-            listener(record)
 
     async with running_thinker(
         stack, prefix=prefix, think_s=scenario.thinker.think_s, log_path=directory / "thinker.log"
@@ -206,16 +196,16 @@ async def run_call(
         call = await assemble_call(
             settings, stack.models, session_id=session_id, audio=RoomlessAudio(mic, speaker)
         )
+        # the call's own journal is the run's record: the caller's and the simulator's events
+        # go into it beside the session's, the responder's and the thinker's
+        journal = call.journal
+        journal.handlers.extend(listeners or [])
+        emit = journal.emit
+        events = journal.events
         watch = CallWatch(call, speaker)
-        call.metrics.listeners.append(
-            lambda e: emit("responder", str(e["event"]), **_without(e, "t", "event"))
-        )
-        _follow_session(call.session, emit, clock)
         caller = ScriptedCaller(mic, watch, voice, on_line=lambda line: _caller_line(line, emit))
-        clock.start()
-        recorder = CallRecorder(mic, speaker, start_time=clock.origin)
-        link = ResponderBus(stack.redis, settings.bus).session(session_id)
-        follower = asyncio.create_task(_follow_thinker(link, clock, emit))
+        journal.start_clock()
+        recorder = CallRecorder(mic, speaker, start_time=journal.origin)
         error: str | None = None
         try:
             await call.start()
@@ -238,18 +228,14 @@ async def run_call(
             error = f"the call did not finish within {scenario.timeout_s:g} s"
         finally:
             end = time.monotonic()
+            _journal_measurements(journal, watch, caller.lines, end)
             emit("simulator", "call_over", error=error)
             await call.aclose("caller hung up")
             await mic.aclose()
             await speaker.aclose()
-            await asyncio.sleep(0.3)  # the thinker's last events
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
         bookings = await read_bookings(ToolStore(stack.redis, prefix, "bookings"))
-        requests = {task.number: task.request for task in call.delegator.tasks.all()}
         responder_summary = call.metrics.summary()
-    record = _build_record(scenario, watch, caller.lines, events, requests, clock, end)
+    record = record_from_journal(scenario.name, events)
     metrics = summarize(record, events, responder_summary)
     checks = evaluate(scenario.checks, record=record, events=events, bookings=bookings)
     metrics["checks"] = {"passed": sum(c.passed for c in checks), "total": len(checks)}
@@ -272,7 +258,7 @@ async def converse(
     scenario: Scenario,
     mode: PersonaMode,
     events: list[dict[str, Any]],
-    emit: Callable[..., None],
+    emit: Callable[..., object],
 ) -> HangUp:
     """The persona's side of the call, from the agent's greeting until the caller hangs up.
 
@@ -295,7 +281,7 @@ async def _persona_turns(
     scenario: Scenario,
     mode: PersonaMode,
     events: list[dict[str, Any]],
-    emit: Callable[..., None],
+    emit: Callable[..., object],
 ) -> HangUp:
     persona = PersonaCaller(mode.client, mode.model, persona=scenario.persona, goals=scenario.goals)
     await caller.wait_until_agent_done(PERSONA_PAUSE_MS)  # the greeting
@@ -338,155 +324,41 @@ def write_metrics(result: RunResult) -> None:
     )
 
 
-class _Clock:
-    """The call's one clock: seconds since the call started (monotonic), and the wall-clock
-    instant of that start for the thinker's timestamps."""
-
-    def __init__(self) -> None:
-        self.origin = time.monotonic()
-        self.wall_origin = time.time()
-
-    def start(self) -> None:
-        self.origin = time.monotonic()
-        self.wall_origin = time.time()
-
-    def now(self) -> float:
-        return time.monotonic() - self.origin
-
-    def at(self, monotonic: float) -> float:
-        return monotonic - self.origin
-
-    def at_wall_ms(self, ms: int) -> float:
-        return ms / 1000 - self.wall_origin
-
-    def at_wall(self, seconds: float) -> float:
-        return seconds - self.wall_origin
-
-
 def _settings_for(base: Settings, prefix: str) -> Settings:
     """The call's settings: its own bus prefix, so runs never see each other's bookings."""
     return base.model_copy(update={"bus": base.bus.model_copy(update={"prefix": prefix})})
 
 
-_SESSION_EVENTS: tuple[EventTypes, ...] = (
-    "user_input_transcribed",
-    "user_state_changed",
-    "agent_state_changed",
-    "function_tools_executed",
-    "metrics_collected",
-    "agent_false_interruption",
-    "error",
-    "close",
-)
-
-
-def _follow_session(session: AgentSession[Any], emit: Callable[..., None], clock: _Clock) -> None:
-    """Every session event of interest, as JSON (what cannot be serialised is its repr), plus
-    what ties each stretch of agent audio to its text (see :mod:`simulator.record`):
-
-    - ``speech_created`` with ``speech``, the speech's id;
-    - ``speech_done``: a speech finished; ``messages``, the ids of the agent messages it stored,
-      and whether it was ``interrupted``;
-    - ``conversation_item_added`` for each agent message: ``id``, ``text`` (for a cut-off
-      message, what LiveKit kept of it), ``interrupted``, and ``spoke_at`` / ``spoke_until``, when
-      its first audio frame played and when it stopped speaking, on the call clock.
-    """
-
-    def forward(name: EventTypes) -> Callable[[Any], None]:
-        def on_event(event: Any) -> None:
-            data = event.model_dump(
-                mode="json", exclude={"type", "created_at", "speech_handle"}, fallback=repr
-            )
-            emit("session", name, data=data)  # nested: its fields may be named "source"
-
-        return on_event
-
-    def on_speech(event: Any) -> None:
-        handle = event.speech_handle
-        data = {"speech": handle.id, "source": event.source, "user_initiated": event.user_initiated}
-        emit("session", "speech_created", data=data)
-
-        def done(_: Any) -> None:
-            messages = [
-                item.id
-                for item in handle.chat_items
-                if getattr(item, "type", None) == "message" and item.role == "assistant"
-            ]
-            data = {"speech": handle.id, "messages": messages, "interrupted": handle.interrupted}
-            emit("session", "speech_done", data=data)
-
-        handle.add_done_callback(done)
-
-    def on_item(event: Any) -> None:
-        item = event.item
-        if getattr(item, "type", None) != "message" or item.role != "assistant":
-            return
-        metrics = item.metrics or {}
-        started, stopped = metrics.get("started_speaking_at"), metrics.get("stopped_speaking_at")
-        data = {
-            "id": item.id,
-            "role": "assistant",
-            "text": item.text_content or "",
-            "interrupted": bool(item.interrupted),
-            "spoke_at": None if started is None else round(clock.at_wall(started), 3),
-            "spoke_until": None if stopped is None else round(clock.at_wall(stopped), 3),
-        }
-        emit("session", "conversation_item_added", data=data)
-
-    for name in _SESSION_EVENTS:
-        session.on(name, forward(name))
-    session.on("speech_created", on_speech)
-    session.on("conversation_item_added", on_item)
-
-
-def _caller_line(line: CallerLine, emit: Callable[..., None]) -> None:
+def _caller_line(line: CallerLine, emit: Callable[..., object]) -> None:
     emit("caller", "line", action=line.step.action, text=line.step.text)
 
 
-async def _follow_thinker(link: SessionLink, clock: _Clock, emit: Callable[..., None]) -> None:
-    """Every thinker event of the call's session stream, stamped on the call's clock."""
-    async for event in link.events():
-        data = event.model_dump(mode="json", exclude={"ts_ms", "v"})
-        emit("thinker", data.pop("type"), at=round(clock.at_wall_ms(event.ts_ms), 3), **data)
-
-
-def _without(event: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: v for k, v in event.items() if k not in keys}
-
-
-def _build_record(
-    scenario: Scenario,
-    watch: CallWatch,
-    lines: list[CallerLine],
-    events: list[dict[str, Any]],
-    requests: dict[int, str],
-    clock: _Clock,
-    end: float,
-) -> CallRecord:
-    duration = clock.at(end)
-    speech: list[Speech] = []
+def _journal_measurements(
+    journal: SessionJournal, watch: CallWatch, lines: list[CallerLine], end: float
+) -> None:
+    """What the simulator's endpoints measured, into the call's journal (the record is built
+    from it, see :mod:`simulator.replay`): each caller line as played (``caller``/``spoke``)
+    and each stretch of agent audio (``simulator``/``agent_audio``), on the call clock; what
+    still played at ``end`` ends there."""
     for line in lines:
         u = line.utterance
         if u.started_at is None:
             continue
-        speech.append(
-            Speech(
-                "caller",
-                clock.at(u.started_at),
-                clock.at(u.ended_at or end),
-                line.step.text,
-                "backchannel" if line.step.action == "backchannel" else "line",
-                interrupted=u.cancelled,
-                heard=round(u.samples_sent / len(u.samples), 3) if len(u.samples) else 1.0,
-            )
+        journal.emit(
+            "caller",
+            "spoke",
+            start=round(journal.at(u.started_at), 3),
+            end=round(journal.at(u.ended_at or end), 3),
+            text=line.step.text,
+            kind="backchannel" if line.step.action == "backchannel" else "line",
+            interrupted=u.cancelled,
+            heard=round(u.samples_sent / len(u.samples), 3) if len(u.samples) else 1.0,
         )
-    speech += agent_speech(_agent_audio(watch, clock, end), events)
-    record = CallRecord(scenario.name, duration, speech, task_spans(events, requests, duration))
-    record.marks = marks_for(record, events)
-    return record
+    for audio in _agent_audio(watch, journal, end):
+        journal.emit("simulator", "agent_audio", **asdict(audio))
 
 
-def _agent_audio(watch: CallWatch, clock: _Clock, end: float) -> list[AgentAudio]:
+def _agent_audio(watch: CallWatch, clock: SessionJournal, end: float) -> list[AgentAudio]:
     """Each playback segment of the agent on the call clock, ending with its last sample."""
     chunks = watch.speaker.recorded_chunks
     found: list[AgentAudio] = []
@@ -498,8 +370,8 @@ def _agent_audio(watch: CallWatch, clock: _Clock, end: float) -> list[AgentAudio
         played = sum(c.end - c.start for c in mine)
         found.append(
             AgentAudio(
-                clock.at(spoken.started_at),
-                clock.at(max((c.end for c in mine), default=until)),
+                round(clock.at(spoken.started_at), 3),
+                round(clock.at(max((c.end for c in mine), default=until)), 3),
                 played_s=spoken.played_s if spoken.played_s is not None else played,
                 synthesized_s=spoken.synthesized_s if spoken.synthesized_s is not None else played,
                 interrupted=spoken.interrupted,
