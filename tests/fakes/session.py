@@ -46,10 +46,6 @@ class VirtualClock:
         self.now = until
         await settle()
 
-    async def advance_to(self, when: float) -> None:
-        """Advance to ``when`` on this clock."""
-        await self.advance(when - self.now)
-
 
 async def settle() -> None:
     """Let every task that is ready run until it waits again (no time passes)."""
@@ -98,11 +94,6 @@ class Floor:
     def post(self, utterance: Utterance) -> None:
         """The arbiter's ``post``."""
         self.posted.append(utterance)
-
-    @property
-    def pending(self) -> list[Utterance]:
-        """Posted, not yet spoken, and not stale."""
-        return [u for u in self.posted if not u.is_stale() and u.attempts == 0]
 
     def speak(self, utterance: Utterance) -> None:
         """Say ``utterance`` to the end, as the arbiter would (stale ones are dropped)."""
