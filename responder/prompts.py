@@ -64,6 +64,37 @@ def goodbye_after_silence(profile: Profile) -> str:
     return f"I'll let you go now. {profile.persona.goodbye}"
 
 
+def _about(seconds: float) -> str:
+    """A span as said aloud: "a few seconds", "thirty seconds", "a minute", "five minutes"."""
+    if seconds < 15:
+        return "a few seconds"
+    if seconds < 50:
+        return f"{round(seconds / 10) * 10} seconds"
+    if seconds < 90:
+        return "a minute"
+    return f"{round(seconds / 60)} minutes"
+
+
+def wrap_up_instructions(remaining_s: float, task_running: bool) -> str:
+    """Steer the call to a close within about ``remaining_s`` seconds (the call's time is nearly
+    up; a goodbye follows). ``task_running``: something delegated is still being worked on, and
+    its answer must be said before closing."""
+    first = (
+        "A request you delegated for the caller is still running: when its answer arrives, tell "
+        "them that first, then bring the call to a close."
+        if task_running
+        else "First finish what you are doing for the caller (an answer you owe them, details to "
+        "confirm), then bring the call to a close."
+    )
+    return (
+        f"This call needs to wrap up within about {_about(remaining_s)}. {first} Only if there "
+        "is time, ask whether there is anything else you can help with; do not start anything "
+        "new that cannot be finished. Do not mention a time limit, a countdown or a system "
+        "rule; if you must, say kindly that you will need to finish up soon. Do not say goodbye "
+        "or end the call yourself: a closing line follows."
+    )
+
+
 # -- What the model is told about delegated tasks ---------------------------------------------
 # The ``delegate`` and ``cancel_request`` tools (responder/delegate_tool.py) and the instructions
 # that make the model speak a task's answer, early fact, delay or failure
