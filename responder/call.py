@@ -24,11 +24,13 @@ from redis.asyncio import Redis
 
 from responder.backchannel import Verdict, classify
 from responder.delegation import Delegator
-from responder.floor import FloorArbiter, Priority, Utterance
+from responder.floor import FloorArbiter, Utterance
 from responder.latency import LatencyHistory
 from responder.metrics import CallMetrics, ResponderMetrics
-from responder.prompts import goodbye_after_silence, instructions_for, say_verbatim
+from responder.prompts import instructions_for, say_verbatim
+from responder.session.budget import BudgetPolicy, SessionBudget
 from responder.session.capture import follow_session, thinker_event
+from responder.session.idle import IdlePolicy, IdleWatch
 from responder.session.journal import SessionJournal
 from responder.session.state import SessionState
 from shared.bus import ResponderBus
@@ -272,8 +274,26 @@ class Call:
         self.end_listeners: list[Callable[[str], None]] = []
         """Called with the reason once the call has ended and everything is closed."""
         self._resources = resources or contextlib.AsyncExitStack()
-        self._nudges = 0
         self._closing: asyncio.Task[None] | None = None
+        self._ending: set[asyncio.Task[None]] = set()
+        self.budget = SessionBudget(
+            BudgetPolicy.for_call(settings, services.profile),
+            post=self.floor.post,
+            emit=self.journal.emit,
+            end_call=self.end,
+            goodbye=persona.goodbye,
+            busy=lambda: bool(self.delegator.tasks.running()),
+        )
+        """The session budget: wrap-up, goodbye and hard stop (the profile's ``[session]``)."""
+        self.idle = IdleWatch(
+            IdlePolicy.for_call(settings, services.profile),
+            post=self.floor.post,
+            emit=self.journal.emit,
+            end_call=self.end,
+            reset_timer=session.reset_away_timer,
+            busy=self._busy_for_caller,
+        )
+        """Nudges a silent caller; closes the call when they stay silent."""
         self.floor.listeners.append(self._on_floor)
         session.on("user_state_changed", self._on_user_state)
         session.on("agent_state_changed", self._on_agent_state)
@@ -289,6 +309,26 @@ class Call:
         self.delegator.start()
         self.metrics.emit("call_started", session_id=self.session_id)
         await self.session.start(self.agent, **start_options)
+        self.budget.start()
+
+    def end(self, reason: str) -> None:
+        """End the call soon with ``reason`` (from a callback: the closing runs as a task)."""
+        task = asyncio.get_running_loop().create_task(self.aclose(reason))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+
+    def hold_started(self) -> None:
+        """The caller was put on hold (or waits for a transfer): that time is not call time,
+        and nobody nudges them meanwhile."""
+        self.journal.emit("responder", "hold_started")
+        self.budget.hold_started()
+        self.idle.hold_started()
+
+    def hold_ended(self) -> None:
+        """The caller is back from hold."""
+        self.journal.emit("responder", "hold_ended")
+        self.budget.hold_ended()
+        self.idle.hold_ended()
 
     async def aclose(self, reason: str = "ended") -> None:
         """End the call: stop speaking, cancel open tasks, close the session (idempotent)."""
@@ -298,6 +338,8 @@ class Call:
 
     async def _close(self, reason: str) -> None:
         self.end_reason = reason
+        await self.budget.aclose()
+        await self.idle.aclose()
         await self.floor.aclose()
         try:
             await self.delegator.aclose()
@@ -326,39 +368,21 @@ class Call:
         if event.old_state == "speaking" and event.new_state != "speaking":
             self.floor.caller_turn_ended()
         if event.new_state == "speaking":
-            self._nudges = 0
-        elif event.new_state == "away":
-            self._caller_silent()
+            self.idle.caller_spoke()
+        elif event.new_state == "away" and self._closing is None:
+            self.idle.caller_away()
         self.metrics.user_speaking(event.new_state == "speaking")
 
-    def _caller_silent(self) -> None:
-        """Nobody has spoken for ``idle_nudge_s``: ask if the caller is still there (unless we
-        owe them something, or the floor is busy), and after ``max_nudges`` say goodbye."""
-        busy = self.delegator.tasks.running() or self.floor.pending or self.session.current_speech
-        r = self.services.settings.responder
-        if busy or self._closing is not None or r.max_nudges == 0:
-            self.session.reset_away_timer()  # not idle after all: watch the next silence
-            return
-        self._nudges += 1
-        final = self._nudges > r.max_nudges
-        profile = self.services.profile
-        self.metrics.emit("idle_nudge", nudge=self._nudges, final=final)
-
-        def after(_: Utterance) -> None:
-            if final:
-                asyncio.get_running_loop().create_task(self.aclose("caller_silent"))
-            else:
-                self.session.reset_away_timer()
-
-        self.floor.post(
-            Utterance(
-                kind="nudge",
-                priority=Priority.GUIDANCE,
-                text=goodbye_after_silence(profile) if final else profile.persona.still_there,
-                repeat_if_cut=False,
-                on_spoken=after,
-            )
-        )
+    def _busy_for_caller(self) -> str | None:
+        """Why a silent caller is not idle: a task runs for them, they are on hold, the agent
+        speaks, or something waits for the floor (None: they are idle)."""
+        if self.delegator.tasks.running():
+            return "task"
+        if self.state.on_hold:
+            return "transfer"
+        if self.session.current_speech is not None:
+            return "speaking"
+        return "floor" if self.floor.pending else None
 
     def _on_speech_created(self, _event: Any) -> None:
         self.floor.reply_started()

@@ -51,7 +51,17 @@ class Priority(enum.IntEnum):
 
 
 UtteranceKind = Literal[
-    "nudge", "ack", "filler", "result", "failure", "late_notice", "guidance", "safety", "wrap_up"
+    "nudge",
+    "ack",
+    "filler",
+    "result",
+    "failure",
+    "late_notice",
+    "guidance",
+    "safety",
+    "wrap_up",
+    "goodbye",
+    "correction",
 ]
 
 

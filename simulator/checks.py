@@ -93,7 +93,7 @@ def evaluate(
         elif check.events is not None:
             results.append(_in_order(check.events, events))
         elif check.nudged is not None:
-            nudged = any(e.get("event") == "idle_nudge" for e in events)
+            nudged = any((e.get("source"), e.get("event")) == ("idle", "nudge") for e in events)
             results.append(
                 CheckResult(
                     "agent nudged the silent caller" if check.nudged else "agent did not nudge",

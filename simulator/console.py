@@ -83,12 +83,14 @@ class LiveTranscript:
             "task_stopped": f"[yellow]✗ {task} stopped ({e.get('state')})[/]",
             "task_failed": f"[red]✗ {task} {e.get('outcome')}[/]",
             "stale_suppressed": f"[magenta]⊘ stale answer of {task} dropped[/]",
-            "idle_nudge": "[yellow]… caller silent: nudging[/]",
             "backchannel_ignored": "[dim]  backchannel heard, agent carries on[/]",
             "talk_over": "[red]! agent talked over the caller[/]",
         }
         if name in simple and source == "responder":
             return simple[name]
+        stage = _stage_line(source, name, e)
+        if stage:
+            return stage
         if name == "task_answer" and e.get("final"):
             return f"[yellow]✓ {task} answered[/]"
         if name == "goal_verdicts":
@@ -99,6 +101,28 @@ class LiveTranscript:
         if source == "simulator" and name == "call_over" and e.get("error"):
             return f"[red]call stopped: {_escape(str(e['error']))}[/]"
         return None
+
+
+def _stage_line(source: str, name: str, e: dict[str, Any]) -> str | None:
+    """A session stage (budget, idle) or a guardrail hit, in a line."""
+    if source == "idle":
+        lines = {
+            "nudge": f"[yellow]… caller silent: nudge {e.get('number')}[/]",
+            "nudge_suppressed": f"[dim]  caller silent, not nudged ({e.get('because')})[/]",
+            "closing": "[yellow]… caller still silent: saying goodbye[/]",
+            "hard_stop": "[red]■ goodbye not heard in time: call cut[/]",
+        }
+        return lines.get(name)
+    if source == "budget":
+        lines = {
+            "wrap_up": f"[yellow]⏱ call time nearly up ({e.get('remaining_s')} s): wrapping up[/]",
+            "goodbye": "[yellow]⏱ call time up: saying goodbye[/]",
+            "hard_stop": "[red]■ goodbye not heard in time: call cut[/]",
+        }
+        return lines.get(name)
+    if source == "guardrail":
+        return f"[magenta]⛨ guardrail {e.get('rule')} ({e.get('side')}): {e.get('action')}[/]"
+    return None
 
 
 def run_table(result: RunResult) -> Table:

@@ -63,6 +63,8 @@ STYLES: tuple[Style, ...] = (
     Style("agent result", "#9467bd"),
     Style("agent notice", "#bcbd22"),
     Style("agent nudge", "#e377c2"),
+    Style("agent wrap-up", "#8c564b"),
+    Style("agent goodbye", "#393b79"),
     Style("agent other", "#7f7f7f"),
     Style("cut off", _CUT_COLOR, shape="edge"),
     Style("task answered", "#1a9850"),
@@ -80,7 +82,16 @@ STYLES: tuple[Style, ...] = (
 """Every category the picture can show, in legend order."""
 
 _BY_LABEL = {style.label: style for style in STYLES}
-_AGENT_KINDS = {"reply", "ack", "filler", "result", "notice", "nudge"}
+_AGENT_KINDS = {
+    "reply": "reply",
+    "ack": "ack",
+    "filler": "filler",
+    "result": "result",
+    "notice": "notice",
+    "nudge": "nudge",
+    "wrap_up": "wrap-up",
+    "goodbye": "goodbye",
+}
 _TASK_GROUPS = {
     "answered": "task answered",
     "superseded": "task superseded/cancelled",
@@ -103,8 +114,7 @@ def speech_style(speech: Speech) -> Style:
     """The style of a speech bar: by side, and for the agent by kind."""
     if speech.who == "caller":
         return _BY_LABEL["caller backchannel" if speech.kind == "backchannel" else "caller"]
-    kind = speech.kind if speech.kind in _AGENT_KINDS else "other"
-    return _BY_LABEL[f"agent {kind}"]
+    return _BY_LABEL[f"agent {_AGENT_KINDS.get(speech.kind, 'other')}"]
 
 
 def task_style(task: TaskSpan) -> Style:

@@ -242,7 +242,7 @@ async def call_under_test(
                 greet=greet,
             )
             harness = CallUnderTest(call, caller, speaker, fake, brain)
-            call.metrics.listeners.append(harness.events.append)
+            call.journal.handlers.append(harness.events.append)
             await call.start()
             try:
                 yield harness

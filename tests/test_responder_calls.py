@@ -318,7 +318,9 @@ async def test_a_silent_caller_is_asked_if_they_are_there_then_the_call_ends_pol
         await asyncio.wait_for(call.call.ended.wait(), timeout=30)
         profile = desk_profile()
         assert call.agent_said() == [profile.persona.still_there, goodbye_after_silence(profile)]
-        assert [e["final"] for e in call.find("idle_nudge")] == [False, True]
+        assert [e["number"] for e in call.find("nudge")] == [1]
+        assert call.find("closing")
+        assert call.find("ended", source="idle")
         assert call.call.end_reason == "caller_silent"
 
 
@@ -329,12 +331,12 @@ async def test_a_caller_who_answers_the_nudge_is_helped_and_not_hung_up_on(
     async with call_under_test(
         redis, redis_server.url, settings, script, TimedBrain([]), idle_nudge_s=2.0, max_nudges=1
     ) as call:
-        await call.until_event("idle_nudge")
+        await call.until_event("nudge")
         await call.agent_stopped()
         await call.say("Yes, sorry, I am here.")
         await call.until(lambda _: "No problem. How can I help?" in call.agent_said())
         await call.agent_stopped()
-        await call.until_event("idle_nudge", count=2)  # the count starts again after speech
+        await call.until_event("nudge", count=2)  # the count starts again after speech
         await call.agent_stopped()
-        assert [e["final"] for e in call.find("idle_nudge")] == [False, False]
+        assert [e["number"] for e in call.find("nudge")] == [1, 1]
         assert not call.call.ended.is_set()

@@ -12,9 +12,10 @@ import pytest
 from livekit.agents import AgentSession, llm
 from livekit.agents.voice.events import ConversationItemAddedEvent, SpeechCreatedEvent
 
+from responder.session.capture import follow_session
+from responder.session.journal import SessionJournal
 from simulator.checks import evaluate
 from simulator.record import AgentAudio, CallRecord, Speech, agent_speech, task_spans
-from simulator.run import _Clock, _follow_session
 from simulator.scenario import Check
 from simulator.transcript import render_transcript
 
@@ -234,12 +235,11 @@ class SpeechCreated:
 
 async def test_the_session_events_are_recorded_with_their_first_frame_on_the_call_clock() -> None:
     session = AgentSession[None]()
-    events: list[dict[str, Any]] = []
-    clock = _Clock()
-    clock.start()
-    _follow_session(
-        session, lambda s, e, **f: events.append({"t": 9.0, "source": s, "event": e, **f}), clock
-    )
+    clock = SessionJournal("s", clock=lambda: 9.0)
+    clock.start_clock()
+    clock.origin = 0.0  # every event at 9 s on the call clock
+    events = clock.events
+    follow_session(session, clock)
     speech = FakeSpeech("s1")
     # a SpeechCreatedEvent holds a real SpeechHandle: the fake stands in for it
     session.emit("speech_created", cast(SpeechCreatedEvent, SpeechCreated(speech)))

@@ -228,4 +228,4 @@ class SessionBudget:
     def _say_goodbye(self) -> None:
         self._stage = "goodbye"
         self._emit(SOURCE, "goodbye")
-        self._close.begin(self._goodbye, kind="wrap_up")
+        self._close.begin(self._goodbye, kind="goodbye")

@@ -25,7 +25,7 @@ Outcome = Literal["ended", "hard_stop"]
 class Emit(Protocol):
     """The session journal's ``emit``: appends one timestamped event of ``source``."""
 
-    def __call__(self, source: str, event: str, /, **fields: object) -> None: ...
+    def __call__(self, source: str, event: str, /, **fields: object) -> object: ...
 
 
 class GracefulClose:

@@ -127,7 +127,7 @@ class IdleWatch:
             return
         if self._nudges >= self.policy.max_nudges:
             self._emit(SOURCE, "closing")
-            self._close.begin(self.policy.goodbye, kind="nudge")
+            self._close.begin(self.policy.goodbye, kind="goodbye")
             return
         self._nudges += 1
         self._emit(SOURCE, "nudge", number=self._nudges)

@@ -73,7 +73,7 @@ class SessionJournal:
         """A wall-clock instant (epoch seconds) as seconds since the call started."""
         return epoch_s - self.wall_origin
 
-    def emit(self, source: str, event: str, **fields: Any) -> JournalEvent:
+    def emit(self, source: str, event: str, /, **fields: Any) -> JournalEvent:
         """Append one event now and hand it to the handlers; returns it."""
         t = round(self.now(), 3)
         record: JournalEvent = {
