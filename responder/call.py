@@ -376,6 +376,8 @@ class Call:
     def _busy_for_caller(self) -> str | None:
         """Why a silent caller is not idle: a task runs for them, they are on hold, the agent
         speaks, or something waits for the floor (None: they are idle)."""
+        if self.budget.stage in ("goodbye", "ended", "hard_stop"):
+            return "closing"
         if self.delegator.tasks.running():
             return "task"
         if self.state.on_hold:

@@ -99,7 +99,8 @@ def wrap_up_instructions(remaining_s: float, task_running: bool) -> str:
 # The ``delegate`` and ``cancel_request`` tools (responder/delegate_tool.py) and the instructions
 # that make the model speak a task's answer, early fact, delay or failure
 # (responder/task_events.py, responder/fillers.py). The offline brain and the test doubles
-# recognise some of these phrasings: "Task N started", "An early fact", "Follow-up",
+# recognise some of these phrasings (and the wrap-up's "needs to wrap up within" and "is still
+# running" above): "Task N started", "An early fact", "Follow-up",
 # "tool output with call id X.", "has no answer", "needs a detail from the caller",
 # "could not be finished" (the only one that offers to try again), "cannot be done",
 # "taking longer than it should".

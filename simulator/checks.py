@@ -101,7 +101,22 @@ def evaluate(
                     "nudged" if nudged else "no nudge",
                 )
             )
+        elif check.ended is not None:
+            results.append(_ended(check.ended, events))
     return results
+
+
+def _ended(reason: str, events: Sequence[dict[str, Any]]) -> CheckResult:
+    ended = next(
+        (e for e in events if (e.get("source"), e.get("event")) == ("responder", "call_ended")),
+        None,
+    )
+    said = str(ended.get("reason")) if ended is not None else None
+    return CheckResult(
+        f"agent ended the call ({reason})",
+        said == reason,
+        f"ended: {said}" if said is not None else "the call did not end",
+    )
 
 
 def _booking(want: BookingCheck, live: Sequence[dict[str, Any]]) -> CheckResult:

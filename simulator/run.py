@@ -16,7 +16,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -186,7 +186,7 @@ async def run_call(
     ``error``), as does a call outlasting ``timeout_s``.
     """
     prefix = f"sim-{uuid.uuid4().hex[:10]}"
-    settings = _settings_for(stack.settings, prefix)
+    settings = _settings_for(stack.settings, prefix, scenario)
     session_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
 
     async with running_thinker(
@@ -221,7 +221,7 @@ async def run_call(
                 if persona is None
                 else converse(caller, scenario, persona, events, emit)
             )
-            await asyncio.wait_for(play, scenario.timeout_s)
+            await asyncio.wait_for(_until_hung_up(play, call, emit), scenario.timeout_s)
         except (StepTimeout, PersonaError, JudgeError, UpstreamError) as failure:
             error = str(failure)
         except TimeoutError:
@@ -324,9 +324,34 @@ def write_metrics(result: RunResult) -> None:
     )
 
 
-def _settings_for(base: Settings, prefix: str) -> Settings:
-    """The call's settings: its own bus prefix, so runs never see each other's bookings."""
-    return base.model_copy(update={"bus": base.bus.model_copy(update={"prefix": prefix})})
+def _settings_for(base: Settings, prefix: str, scenario: Scenario) -> Settings:
+    """The call's settings: its own bus prefix, so runs never see each other's bookings, and
+    the scenario's session budget if it sets one."""
+    budget = scenario.session.model_dump(exclude_none=True)
+    return base.model_copy(
+        update={
+            "bus": base.bus.model_copy(update={"prefix": prefix}),
+            "session": base.session.model_copy(update=budget),
+        }
+    )
+
+
+async def _until_hung_up(
+    play: Coroutine[Any, Any, object], call: Call, emit: Callable[..., object]
+) -> None:
+    """Play the caller's side until it is done, or until the agent ends the call (the caller
+    then hears the line go dead and stops)."""
+    caller = asyncio.ensure_future(play)
+    ended = asyncio.ensure_future(call.ended.wait())
+    try:
+        await asyncio.wait((caller, ended), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (caller, ended):
+            task.cancel()
+    if caller.done() and not caller.cancelled():
+        caller.result()  # the caller's own failure (a step that never came) stands
+        return
+    emit("simulator", "agent_hung_up", reason=call.end_reason)
 
 
 def _caller_line(line: CallerLine, emit: Callable[..., object]) -> None:

@@ -130,6 +130,8 @@ class Check(_Strict):
     """These call events happened, in this order (others may come in between)."""
     nudged: bool | None = None
     """True: the agent asked whether the caller was still there."""
+    ended: str | None = None
+    """The agent ended the call, for this reason (``max_duration``, ``caller_silent`` ...)."""
 
     @model_validator(mode="after")
     def _one_check(self) -> Check:
@@ -157,6 +159,13 @@ class ThinkerOptions(_Strict):
     """Model latency the demo brain simulates per task."""
 
 
+class SessionOptions(_Strict):
+    """The call's session budget, instead of the profile's ``[session]``."""
+
+    max_duration_s: Annotated[float, Field(gt=0, le=3600)] | None = None
+    wrap_up_before_s: Annotated[float, Field(ge=0, le=600)] | None = None
+
+
 class Scenario(_Strict):
     """One simulated call."""
 
@@ -169,6 +178,7 @@ class Scenario(_Strict):
     persona: str = ""
     """For a language-model caller (with keys): who the caller is and how they talk."""
     thinker: ThinkerOptions = Field(default_factory=ThinkerOptions)
+    session: SessionOptions = Field(default_factory=SessionOptions)
     tail_s: Annotated[float, Field(ge=0, le=60)] = 2.0
     """Silence recorded after the last step once the agent is done."""
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 120.0

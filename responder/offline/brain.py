@@ -91,6 +91,9 @@ _RETRY_LATER = "could not be finished"
 """In the instructions for a failure worth another try: the only one that offers it."""
 _CANNOT = "cannot be done"
 """In the instructions for a failure that another try would not mend."""
+_WRAP_UP = "needs to wrap up within"
+"""In the session budget's wrap-up guidance (responder.prompts.wrap_up_instructions)."""
+_TASK_STILL_RUNNING = "is still running"
 _MESSAGE = re.compile(r"\bmessage\b", re.IGNORECASE)
 TAKE_A_MESSAGE = "I can take a message for the team if you like."
 """The offer said with every "I don't know" and "I can't do that" (never "try again")."""
@@ -356,6 +359,10 @@ class OfflineFrontDesk(llm.LLM[Any]):
             return "Sorry, I couldn't get that done just now. Would you like me to try again?"
         if _CANNOT in instruction:
             return f"Sorry, I can't get that done. {TAKE_A_MESSAGE}"
+        if _WRAP_UP in instruction:
+            if _TASK_STILL_RUNNING in instruction:
+                return "I'll have that for you in just a moment, and then I'll need to finish up."
+            return "Before I let you go, is there anything else I can help you with?"
         if "taking longer than it should" in instruction:
             return "This is taking longer than it should. I'm still on it and will tell you soon."
         return ""
