@@ -72,6 +72,7 @@ _STOP_TEXT = """
     monday tuesday wednesday thursday friday saturday sunday
     january february march april may june july august september october november december
     mr mrs ms miss dr sir madam
+    de la van von der del da di du dos das den
 """
 _STOP_WORDS = frozenset(_STOP_TEXT.split())
 """Words that follow "this is", "booking for", "it's under" ... without being a name."""
