@@ -29,7 +29,7 @@ __all__ = ["REQUIRED_KEYS", "Events", "Record", "SessionStore"]
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
-"""A call's record: ids, times, figures (see ``docs``); stored as given."""
+"""A call's record: ids, times, figures (``deploy/README.md``, call records); stored as given."""
 Events = list[dict[str, Any]]
 """A call's timeline: journal events, redacted."""
 Ids = list[str]
