@@ -19,16 +19,21 @@ _TLD = r"[A-Za-z]{2,24}"
 _EMAIL = re.compile(
     rf"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.{_TLD}(?!\w)"
     # spoken: "john at gmail dot com", "j o h n dot smith at mail dot co dot uk"
-    r"|(?<![\w'.+-])(?:[a-z0-9]\s+)*[\w+-]+(?:\s+(?:dot|underscore|dash|hyphen)\s+[\w+-]+)*"
-    rf"\s+(?:at|@)\s+[\w-]+(?:\s+dot\s+[\w-]+)*\s+dot\s+{_TLD}\b",
+    r"|(?<![\w'.+-])(?:[a-z0-9]\s+){0,40}[\w+-]+"
+    r"(?:\s+(?:dot|underscore|dash|hyphen)\s+[\w+-]+){0,8}"
+    r"\s+(?:at|@)\s+[\w-]+(?:\s+dot\s+[\w-]+){0,8}"
+    rf"\s+dot\s+{_TLD}\b",
     re.IGNORECASE,
 )
 """An email address, written or spoken (the spoken form needs "at" and "dot")."""
 
 _GROUP = r"(?:\(\d{1,5}\)|\d+)"
+_MAX_GROUPS = 24
+"""Groups in one run at most: a card written digit by digit has 19; the bound keeps a page of
+numbers from costing quadratic time."""
 _RUN = re.compile(
     rf"(?<![\w$€£¥])(?<!\w-)(?:\+\s?)?{_GROUP}"
-    rf"(?:(?:\s?-\s?|\.|\s|(?<=\)))(?:\(\d{{1,5}}\)|\d+(?![\d:])))*"
+    rf"(?:(?:\s?-\s?|\.|\s|(?<=\)))(?:\(\d{{1,5}}\)|\d+(?![\d:]))){{0,{_MAX_GROUPS - 1}}}"
 )
 """Digit groups joined by one separator; a group before a colon ("20:00") ends the run."""
 _DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2,4}|\d{4}([./-])\d{1,2}\2\d{1,2}")

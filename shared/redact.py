@@ -91,6 +91,11 @@ _TWO_LETTERS = re.compile(r"(?<![\w-])[A-Z]-[A-Z](?![\w-])")
 three letters or more."""
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[A-Za-z]")
 _POSSESSIVE = re.compile(r"['\u2019]s$", re.IGNORECASE)
+_MAX_NAME_WORDS = 5
+"""Words of one name at most ("Maria de la Cruz Fernandez"); a longer "spelling" is a list of
+letters, not a name."""
+_MAX_NAME_LETTERS = 30
+"""Letters of one word of a name at most; a longer run of letters is no name."""
 _LETTER_SEP = r"(?:\s*(?:[-,.]|apostrophe|['\u2019])\s*|\s+)"
 
 
@@ -109,7 +114,8 @@ class Redactor:
     def learn_name(self, name: str) -> None:
         """Learn a name given outright (a tool argument): the whole of it and each word of two
         letters or more that is not a common word."""
-        given = [_POSSESSIVE.sub("", word) for word in _WORD.findall(name)]
+        given = [_POSSESSIVE.sub("", word) for word in _WORD.findall(name)][:_MAX_NAME_WORDS]
+        given = [word for word in given if len(word) <= _MAX_NAME_LETTERS]
         words = {word for word in given if word.lower() not in _STOP_WORDS}
         if len(given) > 1 and words:
             words.add(" ".join(given))
@@ -129,7 +135,7 @@ class Redactor:
     def learn_spelled_from(self, text: str) -> None:
         """Learn a name spelled out in ``text`` ("P-A-T-E-L", "p a t e l", "L-I")."""
         spelled = spelled_name(text)
-        if spelled:
+        if spelled and len(spelled.split()) <= _MAX_NAME_WORDS:
             self.learn_name(spelled)
         for found in _TWO_LETTERS.finditer(text):
             self.learn_name(tidy_name(found.group().replace("-", "")))

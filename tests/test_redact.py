@@ -278,3 +278,9 @@ def test_redacting_twice_changes_nothing_more(text: str) -> None:
     redactor = Redactor()
     once = redactor.redact(text)
     assert redactor.redact(once) == once
+
+
+def test_a_long_run_of_single_letters_is_no_name() -> None:
+    redactor = Redactor()
+    redactor.learn_names_from("a b c d e f g h " * 50)
+    assert redactor.names == frozenset()
