@@ -48,3 +48,8 @@ class StopRequested(TandemError):
 
     Not a failure: a process that gets it exits quietly with status 0.
     """
+
+
+class RecordError(TandemError):
+    """A stored call record cannot be read (corrupt JSON), or a short session id matches more
+    than one record. The message says which, in one line."""
