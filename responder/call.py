@@ -32,14 +32,22 @@ from responder.session.budget import BudgetPolicy, SessionBudget
 from responder.session.capture import follow_session, thinker_event
 from responder.session.idle import IdlePolicy, IdleWatch
 from responder.session.journal import SessionJournal
+from responder.session.recorder import call_record, save_call
 from responder.session.state import SessionState
+from responder.session.store import SessionStore
+from responder.session.writer import JournalWriter
 from shared.bus import ResponderBus
 from shared.config import Settings
+from shared.keys import Keys
 from shared.profile import Profile
+from shared.redact import Redactor
 from shared.wire import ContextTurn
 from tools import Tool, ToolContext, ToolRegistry, ToolStore, to_livekit
 
 log = logging.getLogger("tandem.responder")
+
+RECORD_TIMEOUT_S = 5.0
+"""Longest the call record may take to store when a call ends (it is skipped, logged, after)."""
 
 
 @dataclass
@@ -239,6 +247,11 @@ class Call:
         self.state = SessionState()
         """What the call is doing now, derived from the journal."""
         self.journal.handlers.append(self.state.apply)
+        self._redactor = Redactor()
+        self._writer = JournalWriter(
+            services.redis, settings.bus, self.session_id, redact=self._live_copy
+        )
+        self.journal.handlers.append(self._writer.add)
         self.metrics = CallMetrics(process=services.metrics)
         self.metrics.listeners.append(self._journal_metric)
         vad_options = getattr(session.vad, "_opts", None)
@@ -305,6 +318,7 @@ class Call:
     async def start(self, **start_options: Any) -> None:
         """Start the session (``room=`` and friends pass through) and the call's machinery."""
         self.journal.start_clock()
+        self._writer.start()
         self.floor.start()
         self.delegator.start()
         self.metrics.emit("call_started", session_id=self.session_id)
@@ -347,16 +361,42 @@ class Call:
             log.warning("could not cancel the call's open tasks", exc_info=True)
         with contextlib.suppress(RuntimeError):
             await self.session.aclose()
+        self.metrics.close()
+        self.metrics.emit("call_ended", reason=reason, summary=self.metrics.summary())
+        await self._write_record(reason)
         try:
             await self._resources.aclose()
         except Exception:  # a connection that will not close cleanly must not keep the call open
             log.warning("could not release the call's resources", exc_info=True)
-        self.metrics.close()
-        self.metrics.emit("call_ended", reason=reason, summary=self.metrics.summary())
         log.info("call ended", extra={"session_id": self.session_id, "reason": reason})
         self.ended.set()
         for listener in self.end_listeners:
             listener(reason)
+
+    async def _write_record(self, reason: str) -> None:
+        """The journal's last events to its live stream, then the call record (redacted)."""
+        await self._writer.aclose()
+        s = self.services.settings
+        if not s.session.records:
+            return
+        store = SessionStore(
+            self.services.redis, Keys(s.bus.prefix), s.session.retention_days * 86_400
+        )
+        record = call_record(
+            self.journal,
+            self.state,
+            profile=self.services.profile.id,
+            end_reason=reason,
+            figures=self.metrics.summary(),
+            usage=self.session.usage,
+        )
+        await save_call(store, record, self.journal.events, timeout_s=RECORD_TIMEOUT_S)
+
+    def _live_copy(self, event: dict[str, Any]) -> dict[str, Any]:
+        """What of ``event`` may be stored while the call runs: its redacted copy (names the
+        caller gave so far are learnt; the record at the end redacts with all of them)."""
+        self._redactor.learn(event)
+        return self._redactor.redact_event(event)
 
     # -- session events -------------------------------------------------------------------------
 
