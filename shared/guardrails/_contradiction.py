@@ -1,0 +1,54 @@
+"""A thinker answer whose numbers are in none of the tool outputs it was built from."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from shared.guardrails._numbers import bare_numbers, values
+from shared.guardrails._types import Hit, RuleContext, Side
+
+_THINKER: frozenset[Side] = frozenset({"thinker"})
+_LOOSE_KINDS = ("price", "quantity:")
+"""Kinds a bare number in a tool output supports (a calculator's "42.25", a JSON ``4``)."""
+
+
+class Contradiction:
+    """Drops a result when a time, price, date or quantity in it appears in no tool output
+    while the tool outputs do give numbers of that kind: the answer contradicts its sources.
+    Conservative: no tool outputs, no numbers in the answer, or no numbers of that kind in the
+    tool outputs, and it stays quiet."""
+
+    name = "contradiction"
+    sides = _THINKER
+
+    def check(self, text: str, ctx: RuleContext) -> list[Hit]:
+        """At most one hit, for the first kind contradicted."""
+        if not ctx.tool_outputs:
+            return []
+        said = values(text)
+        if not said:
+            return []
+        sources = "\n".join(ctx.tool_outputs)
+        known: dict[str, set[object]] = {}
+        for value in values(sources):
+            known.setdefault(value.kind, set()).update(value.candidates)
+        bare: set[Decimal] | None = None
+        for value in said:
+            given = known.get(value.kind)
+            if not given or value.candidates & given:
+                continue
+            if value.kind.startswith(_LOOSE_KINDS):
+                bare = bare_numbers(sources) if bare is None else bare
+                if not bare.isdisjoint(value.candidates):
+                    continue
+            kind = value.kind.removeprefix("quantity:")
+            return [
+                Hit(
+                    self.name,
+                    "thinker",
+                    "drop",
+                    "high",
+                    f"a {kind} in the answer is in no tool output",
+                )
+            ]
+        return []
