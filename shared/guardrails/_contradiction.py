@@ -16,7 +16,9 @@ class Contradiction:
     """Drops a result when a time, price, date or quantity in it appears in no tool output
     while the tool outputs do give numbers of that kind: the answer contradicts its sources.
     Conservative: no tool outputs, no numbers in the answer, or no numbers of that kind in the
-    tool outputs, and it stays quiet."""
+    tool outputs, and it stays quiet; numbers said as words ("noon", "eight") are not read in
+    the answer, and the agent's instructions (which the thinker also reads) support a number
+    too."""
 
     name = "contradiction"
     sides = _THINKER
@@ -25,13 +27,16 @@ class Contradiction:
         """At most one hit, for the first kind contradicted."""
         if not ctx.tool_outputs:
             return []
-        said = values(text)
+        said = values(text, words=False)
         if not said:
             return []
         sources = "\n".join(ctx.tool_outputs)
         known: dict[str, set[object]] = {}
         for value in values(sources):
             known.setdefault(value.kind, set()).update(value.candidates)
+        for value in values(ctx.instructions):
+            if value.kind in known:
+                known[value.kind].update(value.candidates)
         bare: set[Decimal] | None = None
         for value in said:
             given = known.get(value.kind)

@@ -109,9 +109,10 @@ class Value:
     candidates: frozenset[object]
 
 
-def values(text: str) -> list[Value]:
-    """The numbers that matter in ``text``, in no particular order."""
-    return [*_times(text), *_prices(text), *_dates(text), *_quantities(text)]
+def values(text: str, *, words: bool = True) -> list[Value]:
+    """The numbers that matter in ``text``, in no particular order; ``words``: "noon" and
+    "midnight" too."""
+    return [*_times(text, words), *_prices(text), *_dates(text), *_quantities(text)]
 
 
 def bare_numbers(text: str) -> set[Decimal]:
@@ -119,7 +120,7 @@ def bare_numbers(text: str) -> set[Decimal]:
     return {Decimal(match.group()) for match in _BARE.finditer(text)}
 
 
-def _times(text: str) -> Iterator[Value]:
+def _times(text: str, words: bool) -> Iterator[Value]:
     taken: list[tuple[int, int]] = []
     for pattern in (_CLOCK, _HOUR, _DOTTED):
         for match in pattern.finditer(text):
@@ -131,7 +132,7 @@ def _times(text: str) -> Iterator[Value]:
             taken.append(match.span())
             meridiem = (match.groupdict().get("m") or "").lower()[:1]
             yield Value("time", frozenset(_clock(hour, minute, meridiem)))
-    for match in _NOON.finditer(text):
+    for match in _NOON.finditer(text) if words else ():
         yield Value("time", frozenset({0 if match.group().lower() == "midnight" else 720}))
 
 
