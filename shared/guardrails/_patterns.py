@@ -17,7 +17,7 @@ def phrases(*patterns: str) -> re.Pattern[str]:
     pattern matches any run of whitespace or punctuation STT might put there."""
     joined = "|".join(f"(?:{p})" for p in patterns)
     flexible = joined.replace(" ", r"[\s,;:-]+")
-    return re.compile(rf"(?<![\w]){flexible}(?![\w])", FLAGS)
+    return re.compile(rf"(?<!\w)(?:{flexible})(?!\w)", FLAGS)
 
 
 def spans_of(pattern: re.Pattern[str], text: str) -> Iterator[tuple[int, int]]:
