@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from decimal import Decimal
 
 from shared.guardrails._numbers import bare_numbers, values
@@ -31,16 +33,12 @@ class Contradiction:
         if not said:
             return []
         sources = "\n".join(ctx.tool_outputs)
-        known: dict[str, set[object]] = {}
-        for value in values(sources):
-            known.setdefault(value.kind, set()).update(value.candidates)
-        for value in values(ctx.instructions):
-            if value.kind in known:
-                known[value.kind].update(value.candidates)
+        known = _by_kind(sources)
+        supported = _instruction_values(ctx.instructions)
         bare: set[Decimal] | None = None
         for value in said:
             given = known.get(value.kind)
-            if not given or value.candidates & given:
+            if not given or value.candidates & (given | supported.get(value.kind, frozenset())):
                 continue
             if value.kind.startswith(_LOOSE_KINDS):
                 bare = bare_numbers(sources) if bare is None else bare
@@ -57,3 +55,15 @@ class Contradiction:
                 )
             ]
         return []
+
+
+def _by_kind(text: str) -> Mapping[str, frozenset[object]]:
+    """The values of each kind in ``text``."""
+    found: dict[str, set[object]] = {}
+    for value in values(text):
+        found.setdefault(value.kind, set()).update(value.candidates)
+    return {kind: frozenset(candidates) for kind, candidates in found.items()}
+
+
+_instruction_values = functools.lru_cache(maxsize=32)(_by_kind)
+"""The instructions' values, read once per instructions (they are the same for every result)."""
