@@ -50,8 +50,10 @@ class Thinker:
     link: SessionLink
     metrics: ThinkerMetrics
 
-    async def ask(self, request: str) -> list[Event]:
-        task = TaskRequest.create(session_id="call-1", request=request, epoch=1, timeout_s=10)
+    async def ask(self, request: str, *, confirmed: bool = False) -> list[Event]:
+        task = TaskRequest.create(
+            session_id="call-1", request=request, epoch=1, timeout_s=10, confirmed=confirmed
+        )
         await self.link.submit(task)
         return await events_until_final(self.link, task.task_id)
 
@@ -124,6 +126,23 @@ async def test_an_answer_that_agrees_with_its_tool_output_goes_out_as_said(
         "A table for 4 is free on Friday at 8 pm. Shall I book it?",
     )
     assert "guardrails" not in final.data
+
+
+async def test_a_contradicted_booking_is_told_in_the_booking_tools_own_words(
+    redis: Redis, settings: BusSettings
+) -> None:
+    async with claude_thinker(redis, settings) as t:
+        t.fake.enqueue(
+            Turn.call("book_table", SLOT | {"name": "Ana"}),
+            Turn.say("Booked a table for 4 on Friday at 21:00 under Ana."),
+        )
+        events = await t.ask("book Friday 8pm for 4, Ana", confirmed=True)
+    final = events[-1]
+    assert isinstance(final, ResultEvent)
+    assert final.kind == "answer"  # the booking happened: the caller must hear it did
+    assert final.text.startswith("Booked. Booking TT-")
+    assert "at 20:00, under the name Ana." in final.text
+    assert "21:00" not in said(events)
 
 
 async def test_instructions_in_a_tool_output_never_reach_the_published_result(
