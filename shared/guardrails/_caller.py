@@ -49,7 +49,7 @@ _THREAT_VERB = (
 )
 _THREAT_OBJECT = (
     r"(?:you|ya|u|him|her|them|someone|somebody|anyone|everyone|everybody|y'?all|the place|"
-    r"the shop|the restaurant|your (?:\w+ )?(?:staff|shop|store|restaurant|place|family|"
+    r"the shop|the business|your (?:\w+ )?(?:staff|shop|store|business|place|family|"
     r"manager|boss|kids|workers))"
 )
 _THREATS = phrases(
