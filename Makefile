@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings clean
+.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings bench-guardrails clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -68,6 +68,10 @@ bench-interruptions: $(STAMP)
 bench-phrasings: $(STAMP)
 	$(BIN)/python -m bench.phrasings
 	$(BIN)/python -m bench.phrasings --voice
+
+## bench-guardrails: the guardrail rules on a labelled set: precision, recall, time per check (~10 s)
+bench-guardrails: $(STAMP)
+	$(BIN)/python -m bench.guardrails
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,4 +1,5 @@
-"""One task through the thinker: the bus hands it over, a brain answers it with tools."""
+"""One task through the thinker: the bus hands it over, a brain answers it with tools, and the
+guardrails clean what it publishes against the tools' outputs (:mod:`thinker.guard`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from shared.bus import TaskContext, TaskFailed, TaskOutcome
 from shared.tracing import extract, tracer
 from shared.wire import now_ms
 from thinker.brain import Brain, BrainContext
+from thinker.guard import GuardrailSet, ResultGuard
 from thinker.metrics import ThinkerMetrics
 from thinker.profiles import ProfileCatalog
 from tools import (
@@ -57,6 +59,7 @@ class ThinkerHandler:
         self.http = http
         self.metrics = metrics
         self.prefix = prefix
+        self.guardrails = GuardrailSet()
 
     async def __call__(self, bus_ctx: TaskContext) -> TaskOutcome:
         task = bus_ctx.task
@@ -82,12 +85,13 @@ class ThinkerHandler:
             if profile is not None:
                 tools = [tool for tool in tools if tool.name in profile.allowed_tools]
             cancelled = asyncio.Event()
+            guard = ResultGuard(self.guardrails.for_profile(profile), m, task.task_id)
             ctx = BrainContext(
                 task,
                 tools,
-                _ToolRunner(self, bus_ctx, tools, cancelled, profile).call,
+                _ToolRunner(self, bus_ctx, tools, cancelled, profile, guard).call,
                 bus_ctx.progress,
-                bus_ctx.partial,
+                guard.partial(bus_ctx.partial),
                 lambda: (task.deadline_ms - now_ms()) / 1000,
                 profile,
             )
@@ -105,6 +109,8 @@ class ThinkerHandler:
                 m.tasks.labels("crashed").inc()
                 m.errors.labels("internal").inc()
                 raise
+            if isinstance(outcome, TaskOutcome):  # anything else: the bus reports it
+                outcome = guard.outcome(outcome)
             # "unknown" and "needs_detail" apart: how often the business's information fell short
             kind = getattr(outcome, "kind", "answer")  # a brain returning junk: the bus says so
             m.tasks.labels(_OUTCOME_LABELS.get(kind, "answered")).inc()
@@ -122,8 +128,10 @@ class _ToolRunner:
         tools: list[Tool],
         cancelled: asyncio.Event,
         profile: Profile | None,
+        guard: ResultGuard,
     ) -> None:
         self._handler = handler
+        self._guard = guard
         self._profile = profile
         self._bus_ctx = bus_ctx
         self._tools = {tool.name: tool for tool in tools}
@@ -154,6 +162,7 @@ class _ToolRunner:
         started = time.monotonic()
         with _tracer.start_as_current_span("thinker.tool", attributes={"tool": name}):
             result = await invoke(tool, ctx, arguments)
+        self._guard.heard(result.content, did_something=tool.side_effects and not result.is_error)
         outcome = "error" if result.is_error else "ok"
         h.metrics.tool_seconds.labels(name, outcome).observe(time.monotonic() - started)
         if tool.side_effects and not result.is_error:  # done, whatever becomes of the task

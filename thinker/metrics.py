@@ -51,6 +51,13 @@ class ThinkerMetrics:
         self.errors = Counter(
             "tandem_thinker_errors_total", "Errors by kind.", ["kind"], registry=r
         )
+        self.guardrail_hits = Counter(
+            "tandem_thinker_guardrail_hits_total",
+            "Guardrail hits on results before they are published, by rule and action "
+            "(redact, drop).",
+            ["rule", "action"],
+            registry=r,
+        )
         self.dead_letters = Gauge(
             "tandem_bus_dead_letters", "Entries in the dead-letter stream.", registry=r
         )
