@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, ModelSettings, RunContext, stt
 from livekit.agents.llm import ChatMessage, RawFunctionTool
+from livekit.agents.types import TimedString
 from livekit.agents.voice import SpeechHandle
 from redis.asyncio import Redis
 
@@ -30,6 +32,7 @@ from responder.metrics import CallMetrics, ResponderMetrics
 from responder.prompts import instructions_for, say_verbatim
 from responder.session.budget import BudgetPolicy, SessionBudget
 from responder.session.capture import follow_session, thinker_event
+from responder.session.guard import CallGuard
 from responder.session.idle import IdlePolicy, IdleWatch
 from responder.session.journal import SessionJournal
 from responder.session.recorder import call_record, save_call
@@ -38,10 +41,11 @@ from responder.session.store import SessionStore
 from responder.session.writer import JournalWriter
 from shared.bus import ResponderBus
 from shared.config import Settings
+from shared.guardrails import Guardrails, RuleContext, load_classifier
 from shared.keys import Keys
 from shared.profile import Profile
 from shared.redact import Redactor
-from shared.wire import ContextTurn
+from shared.wire import ContextTurn, Event
 from tools import Tool, ToolContext, ToolRegistry, ToolStore, to_livekit
 
 log = logging.getLogger("tandem.responder")
@@ -87,6 +91,18 @@ class CallServices:
         return [to_livekit(tool, context_for(tool)) for tool in local]
 
 
+def call_guardrails(settings: Settings, profile: Profile) -> Guardrails:
+    """The guardrails of a call for ``profile``: the built-in rules over the profile (and the
+    call's whole instructions, so the agent reciting them is caught), plus the classifier
+    ``TANDEM_SESSION_GUARDRAIL_CLASSIFIER`` names, if any."""
+    target = settings.session.guardrail_classifier
+    context = dataclasses.replace(
+        RuleContext.for_profile(profile),
+        instructions=instructions_for(profile, settings.responder.instructions),
+    )
+    return Guardrails(context, classifier=load_classifier(target) if target else None)
+
+
 class TandemAgent(Agent):
     """The responder's agent: persona, local tools plus ``delegate``/``cancel_request``, and the
     profile's greeting, said word for word, when the call starts."""
@@ -104,6 +120,10 @@ class TandemAgent(Agent):
         super().__init__(instructions=instructions, tools=list(tools))
         self._greeting = greeting
         self._literal_speech = literal_speech
+        self.guard: CallGuard | None = None
+        """The call's guardrails on what the agent says (set by the call)."""
+        self.on_guardrail_correction: Callable[[], None] = lambda: None
+        """Called when the audio model said a sentence the guardrails object to."""
 
         self.on_backchannel: Callable[[str], None] = lambda _text: None
         """Called with each backchannel heard (and ignored) while the agent was speaking."""
@@ -134,6 +154,27 @@ class TandemAgent(Agent):
                     continue
             yield event
 
+    def tts_node(
+        self, text: AsyncIterable[str], model_settings: ModelSettings
+    ) -> AsyncIterable[rtc.AudioFrame] | Coroutine[Any, Any, AsyncIterable[rtc.AudioFrame]]:
+        """The session's TTS (half-cascade and offline profiles) on the agent's text held back
+        a sentence at a time: a sentence the guardrails object to is never synthesized."""
+        if self.guard is not None:
+            text = self.guard.gate(text)
+        return Agent.default.tts_node(self, text, model_settings)
+
+    def transcription_node(
+        self, text: AsyncIterable[str | TimedString], model_settings: ModelSettings
+    ) -> AsyncIterable[str | TimedString]:
+        """The agent's transcript: with a TTS, the same sentences the TTS was given (what the
+        call's history keeps); with the audio model, its transcript as it streams, watched:
+        a sentence the guardrails object to interrupts the agent, who corrects itself."""
+        if self.guard is None:
+            return text
+        if self._literal_speech:
+            return self.guard.gate(_plain(text), record=False)
+        return self.guard.watch(text, correct=self.on_guardrail_correction)
+
     def _agent_speech(self) -> SpeechHandle | None:
         """The agent's speech now (playing, paused by the caller, or about to play), if any."""
         speech = self.session.current_speech
@@ -162,6 +203,11 @@ class TandemAgent(Agent):
         self.on_backchannel(event.alternatives[0].text)
         _resume_paused_speech(self.session)
         return True
+
+
+async def _plain(text: AsyncIterable[str | TimedString]) -> AsyncIterator[str]:
+    async for chunk in text:
+        yield str(chunk)
 
 
 def judge_overlap(heard: stt.SpeechData) -> Verdict:
@@ -280,7 +326,7 @@ class Call:
             literal_speech=literal_speech,
         )
         self.agent.on_backchannel = lambda _text: self.metrics.emit("backchannel_ignored")
-        self.delegator.event_listeners.append(lambda event: thinker_event(self.journal, event))
+        self.delegator.event_listeners.append(self._on_thinker_event)
         follow_session(session, self.journal)
         self.ended = asyncio.Event()
         self.end_reason = ""
@@ -307,10 +353,22 @@ class Call:
             busy=self._busy_for_caller,
         )
         """Nudges a silent caller; closes the call when they stay silent."""
+        self.guard = CallGuard(
+            call_guardrails(settings, services.profile),
+            redirect_line=services.profile.spec.guardrails.redirect,
+            post=self.floor.post,
+            emit=self.journal.emit,
+            end_call=self.end,
+            closing_grace_s=settings.session.goodbye_grace_s,
+        )
+        """Guardrails on the caller's words and the agent's (see :mod:`responder.session.guard`)."""
+        self.agent.guard = self.guard
+        self.agent.on_guardrail_correction = lambda: self.floor.post(self.guard.correction())
         self.floor.listeners.append(self._on_floor)
         session.on("user_state_changed", self._on_user_state)
         session.on("agent_state_changed", self._on_agent_state)
         session.on("conversation_item_added", self._on_item)
+        session.on("user_input_transcribed", self._on_transcript)
         session.on("speech_created", self._on_speech_created)
         session.on("error", self._on_error)
         session.on("close", self._on_close)
@@ -354,6 +412,7 @@ class Call:
         self.end_reason = reason
         await self.budget.aclose()
         await self.idle.aclose()
+        await self.guard.aclose()
         await self.floor.aclose()
         try:
             await self.delegator.aclose()
@@ -412,6 +471,16 @@ class Call:
         elif event.new_state == "away" and self._closing is None:
             self.idle.caller_away()
         self.metrics.user_speaking(event.new_state == "speaking")
+
+    def _on_transcript(self, event: Any) -> None:
+        if event.is_final:
+            self.guard.caller_said(event.transcript)
+
+    def _on_thinker_event(self, event: Event) -> None:
+        thinker_event(self.journal, event)
+        rules = getattr(event, "data", {}).get("guardrails")
+        if isinstance(rules, list):
+            self.guard.thinker_rules([str(rule) for rule in rules])
 
     def _busy_for_caller(self) -> str | None:
         """Why a silent caller is not idle: a task runs for them, they are on hold, the agent

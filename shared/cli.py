@@ -39,7 +39,7 @@ COMMAND_HELP: dict[str, str] = {
     "report.",
     "profile": "Start an agent profile of your own, and check what the agent will do with it.",
     "responder": "The realtime voice worker callers talk to (a LiveKit agent).",
-    "sessions": "Finished calls: list their records and show one with its redacted transcript.",
+    "sessions": "Finished calls: list their records, show one, replay its timeline.",
     "thinker": "Run a thinker: take tasks from the bus and answer them with Claude and the tools.",
     "token": "Print a join token that also dispatches the agent into the room, for the Agents "
     "Playground or any livekit-client app (web or mobile).",

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from responder.session.store import SessionStore
-from responder.sessions_cli import parse_since, sessions_command
 from shared.embedded_redis import EmbeddedRedis
 from shared.keys import Keys
 from shared.redis_client import connect
+from simulator.sessions_cli import parse_since, sessions_command
 
 NOW = time.time()
 

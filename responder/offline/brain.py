@@ -359,6 +359,11 @@ class OfflineFrontDesk(llm.LLM[Any]):
             return "Sorry, I couldn't get that done just now. Would you like me to try again?"
         if _CANNOT in instruction:
             return f"Sorry, I can't get that done. {TAKE_A_MESSAGE}"
+        if instruction.startswith("Guardrail: the caller"):
+            quoted = _QUOTED.search(instruction)
+            return quoted.group(1) if quoted else ""
+        if instruction.startswith("Guardrail: you just started"):
+            return "Sorry, I misspoke. How else can I help?"
         if _WRAP_UP in instruction:
             if _TASK_STILL_RUNNING in instruction:
                 return "I'll have that for you in just a moment, and then I'll need to finish up."

@@ -86,9 +86,17 @@ def _overlap(text: str, instructions: str) -> list[tuple[int, int]]:
     return []
 
 
+_QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
+"""Quoted lines in the instructions: examples of what the agent should say (a read-back),
+which it is meant to echo, not instructions it would be reciting."""
+
+
 @functools.lru_cache(maxsize=32)
 def _ngrams(instructions: str) -> frozenset[tuple[str, ...]]:
-    words = [m.group() for m in _WORD.finditer(instructions.lower())]
-    return frozenset(
-        tuple(words[i : i + OVERLAP_WORDS]) for i in range(len(words) - OVERLAP_WORDS + 1)
-    )
+    grams: set[tuple[str, ...]] = set()
+    for prose in _QUOTED.split(instructions.lower()):
+        words = [m.group() for m in _WORD.finditer(prose)]
+        grams.update(
+            tuple(words[i : i + OVERLAP_WORDS]) for i in range(len(words) - OVERLAP_WORDS + 1)
+        )
+    return frozenset(grams)

@@ -1,8 +1,13 @@
-"""``tandem sessions list|show``: the records of finished calls, read from the deployment's Redis.
+"""``tandem sessions list|show|replay``: the records of finished calls, read from the deployment's
+Redis.
+
+``replay`` rebuilds the call from its stored (redacted) journal the way a simulated call's
+artifacts are built (:func:`simulator.replay.record_from_journal`): the transcript with its
+timings, tasks and marks, the state the call ended in, and the same timeline picture ``tandem
+demo`` draws.
 
 Light to import: Redis, rich and the store are imported when a command runs. A command that
-needs a record gets it through :func:`run_with_store` and :func:`find_session`, so another
-subcommand (``replay``) can join the group with a few lines.
+needs a record gets it through :func:`run_with_store` and :func:`find_session`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -46,7 +52,7 @@ _COLUMNS = (
 
 @click.group("sessions")
 def sessions_command() -> None:
-    """Finished calls: list their records and show one with its redacted transcript.
+    """Finished calls: list their records, show one, replay its timeline.
 
     Records live in the deployment's Redis (REDIS_URL) for TANDEM_SESSION_RETENTION_DAYS.
     """
@@ -151,6 +157,48 @@ def show_session(session_id: str, as_json: bool) -> None:
     click.echo("")
     lines = transcript(events)
     click.echo("\n".join(lines) if lines else "(no transcript)")
+
+
+@sessions_command.command("replay")
+@click.argument("session_id")
+@click.option(
+    "--picture",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to draw the timeline picture (default: <session>-timeline.png here).",
+)
+@click.option("--no-picture", is_flag=True, help="Only the timeline as text.")
+def replay_session(session_id: str, picture: Path | None, no_picture: bool) -> None:
+    """One call replayed from its journal: what was said when, the tasks, the marks (talk-over,
+    dead air, interruptions), the stages, and the timeline picture (needs the demo extra)."""
+    from responder.session.state import replay_state
+    from shared.errors import ConfigError
+    from simulator.replay import record_from_journal
+    from simulator.timeline import render_timeline
+    from simulator.transcript import render_transcript
+
+    async def load(store: SessionStore) -> tuple[Record, Events]:
+        return await find_session(store, session_id)
+
+    record, events = run_with_store(load)
+    sid = str(record.get("session_id", session_id))
+    call = record_from_journal(sid, events)
+    state = replay_state(events).summary()
+    notes = [f"{label}: {value}" for label, value in key_figures(record)]
+    notes.append(
+        "replayed state: "
+        + ", ".join(f"{k} {state[k]}" for k in ("turns", "call_time_s", "stage", "end_reason"))
+    )
+    click.echo(render_transcript(call, title=f"Call {sid}", notes=notes))
+    if no_picture:
+        return
+    target = picture or Path(f"{sid}-timeline.png")
+    try:
+        render_timeline(call, target)
+    except ConfigError as error:
+        click.echo(f"(no picture: {error})", err=True)
+        return
+    click.echo(f"timeline picture: {target}")
 
 
 def key_figures(record: Record) -> list[tuple[str, str]]:
