@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from responder.session.journal import JournalEvent, SessionJournal
 from responder.session.state import SessionState
 from responder.session.store import Record, SessionStore
@@ -99,6 +101,11 @@ def _usage(usage: Any) -> list[dict[str, Any]]:
     models = getattr(usage, "model_usage", None) or []
     found: list[dict[str, Any]] = []
     for model in models:
-        if dataclasses.is_dataclass(model) and not isinstance(model, type):
-            found.append({k: v for k, v in dataclasses.asdict(model).items() if v})
+        if isinstance(model, BaseModel):  # livekit-agents 1.8: pydantic models
+            fields = model.model_dump(mode="json")
+        elif dataclasses.is_dataclass(model) and not isinstance(model, type):
+            fields = dataclasses.asdict(model)
+        else:
+            continue
+        found.append({k: v for k, v in fields.items() if v})
     return found

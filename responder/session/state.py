@@ -59,7 +59,8 @@ class SessionState:
     @property
     def call_time_s(self) -> float:
         """Elapsed time minus time on hold: what the session budget counts."""
-        held = self.on_hold_s + (self.elapsed_s - self._hold_since if self._hold_since else 0.0)
+        open_hold = 0.0 if self._hold_since is None else self.elapsed_s - self._hold_since
+        held = self.on_hold_s + open_hold
         return self.elapsed_s - held
 
     def apply(self, event: JournalEvent) -> None:
@@ -73,7 +74,7 @@ class SessionState:
             self._responder_event(str(name), event, t)
         elif source in ("budget", "idle"):
             self._stage_event(str(name), event)
-        elif source == "guardrail":
+        elif source == "guardrail" and name == "hit":  # not its closing and end events
             self.guardrail_hits += 1
         if name == "hold_started" and self._hold_since is None:
             self._hold_since = t
@@ -130,6 +131,12 @@ class SessionState:
         elif name == "call_ended":
             self.stage = "ended"
             self.end_reason = str(event.get("reason") or "ended")
+            # LiveKit resets its states on close without an event: speech under way ends here
+            if self.caller_speaking and self._caller_since is not None:
+                self.caller_talk_s += t - self._caller_since
+            if self.agent_speaking and self._agent_since is not None:
+                self.agent_talk_s += t - self._agent_since
+            self._caller_since = self._agent_since = None
             self.agent_speaking = self.caller_speaking = False
 
     def _stage_event(self, name: str, event: JournalEvent) -> None:
