@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from livekit.agents import APIConnectOptions, tts
+from livekit.agents import APIConnectOptions, llm, tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
 from responder.assembly import ProcessModels, RoomlessAudio, assemble_call
@@ -78,7 +78,7 @@ async def test_a_sentence_the_guardrails_object_to_is_never_synthesized(
             said = [
                 item.text_content or ""
                 for item in call.session.history.items
-                if getattr(item, "role", None) == "assistant"
+                if isinstance(item, llm.ChatMessage) and item.role == "assistant"
             ]
             hits: list[dict[str, Any]] = [
                 e for e in call.journal.events if e["source"] == "guardrail"

@@ -26,8 +26,9 @@ from shared.redact import Redactor
 
 log = logging.getLogger("tandem.responder.session")
 
-STAGE_SOURCES = ("budget", "idle")
-"""Journal sources whose events are the call's stages."""
+STAGE_SOURCES = ("budget", "idle", "guardrail")
+"""Journal sources whose events are the call's stages (a guardrail's hits are not stages; its
+closing of a call is)."""
 
 
 def call_record(
@@ -75,7 +76,7 @@ def stages(events: Sequence[JournalEvent]) -> list[dict[str, Any]]:
     return [
         {"t": e["t"], "source": e["source"], "stage": e["event"]}
         for e in events
-        if e.get("source") in STAGE_SOURCES
+        if e.get("source") in STAGE_SOURCES and e.get("event") != "hit"
     ]
 
 

@@ -72,10 +72,10 @@ class SessionState:
             self._session_event(str(name), event.get("data"), t)
         elif source == "responder":
             self._responder_event(str(name), event, t)
-        elif source in ("budget", "idle"):
-            self._stage_event(str(name), event)
-        elif source == "guardrail" and name == "hit":  # not its closing and end events
+        elif source == "guardrail" and name == "hit":
             self.guardrail_hits += 1
+        elif source in ("budget", "idle", "guardrail"):  # a guardrail may close the call too
+            self._stage_event(str(name), event)
         if name == "hold_started" and self._hold_since is None:
             self._hold_since = t
         elif name == "hold_ended" and self._hold_since is not None:

@@ -85,6 +85,17 @@ class JournalWriter:
             await asyncio.wait_for(self._flush(), timeout_s)
             await self._redis.expire(self._key, self._settings.end_grace_s)
 
+    def _copy(self, event: JournalEvent) -> JournalEvent:
+        """The redacted copy of ``event``; if redaction fails, only what carries no text (the
+        redacted copy is never skipped in favour of the original)."""
+        try:
+            return self._redact(event)
+        except Exception:
+            log.exception("session journal: an event could not be redacted; its text is left out")
+            return {k: event[k] for k in ("t", "ts", "source", "event") if k in event} | {
+                "redaction_failed": True
+            }
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
@@ -104,7 +115,7 @@ class JournalWriter:
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for event in batch:
-                        stored = json.dumps(self._redact(event), ensure_ascii=False, default=str)
+                        stored = json.dumps(self._copy(event), ensure_ascii=False, default=str)
                         pipe.xadd(
                             self._key,
                             {"event": stored},
