@@ -50,7 +50,9 @@ async def test_a_finished_call_leaves_a_redacted_record_that_sessions_can_read(
         journal = call.call.journal.events
 
     assert any("0134" in json.dumps(e) for e in journal), "the call itself heard the number"
-    stored_live = json.dumps([{str(k): str(v) for k, v in (f or {}).items()} for _, f in live])
+    stored_live = json.dumps(
+        [{str(k): str(v) for k, v in (f or {}).items()} for _, f in live or []]
+    )
     assert live, "the journal was copied to Redis while the call ran"
     assert "0134" not in stored_live
     assert "Lopez" not in stored_live
