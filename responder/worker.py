@@ -33,7 +33,9 @@ from typing import Any
 from livekit.agents import AgentServer, JobContext, JobProcess
 
 from responder.assembly import ProcessModels, assemble_call, discover_tools, load_process_models
+from responder.call import call_guardrails
 from responder.health import HealthServer, WorkerHealth
+from responder.session.budget import BudgetPolicy
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.profile import Profile, find_profile
@@ -149,6 +151,8 @@ def build_server(settings: Settings, profile: Profile | None = None) -> TandemSe
             )
         profile = find_profile(settings.profile)
     discover_tools(settings, profile)  # a broken plugin or a missing tool stops it here
+    BudgetPolicy.for_call(settings, profile)  # so does a budget override the profile refuses
+    call_guardrails(settings, profile)  # and a guardrail classifier that cannot be loaded
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or _private_metrics_dir()
     server = TandemServer(
         settings,

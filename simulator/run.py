@@ -6,8 +6,12 @@ The caller follows the scenario's steps, or, in persona mode (:class:`PersonaMod
 the scenario's persona after its goals, line by line, while a judge watches the goals.
 
 ``runs/<timestamp>-<scenario>/`` gets ``call.wav`` (caller left, agent right), ``transcript.md``,
-``events.jsonl`` (every session, responder, thinker and caller event), ``metrics.json``,
-``timeline.png`` and the thinker's log.
+``events.jsonl`` (the call's journal: every session, responder, thinker, session-stage,
+guardrail and caller event), ``metrics.json``, ``timeline.png``, ``record.json`` (the call's
+redacted record as the responder stored it, what ``tandem sessions`` reads) and the thinker's
+log. The transcript, the timeline and the checks are built from the journal
+(:func:`simulator.replay.record_from_journal`), the same way ``tandem sessions replay`` builds a
+production call.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from anthropic import AsyncAnthropic
 from responder.assembly import RoomlessAudio, assemble_call
 from responder.call import Call
 from responder.session.journal import SessionJournal
+from responder.session.store import SessionStore
 from shared.config import Settings
 from shared.errors import UpstreamError
+from shared.keys import Keys
 from simulator.analysis import summarize
 from simulator.audio_io import CallerAudioInput, CallRecorder, CapturingAudioOutput, PlayedSegment
 from simulator.caller import AgentSpeech, CallerLine, ScriptedCaller, StepTimeout
@@ -243,7 +249,12 @@ async def run_call(
     if error is not None:
         metrics["error"] = error
     result = RunResult(scenario, directory, record, metrics, checks, error)
+    stored = await SessionStore(stack.redis, Keys(prefix), 3600).load(session_id)
     await asyncio.to_thread(_write_artifacts, result, recorder, events, end)
+    if stored is not None:  # the call's production record, as `tandem sessions` reads it
+        record_file = directory / "record.json"
+        text = json.dumps({"record": stored[0], "events": stored[1]}, indent=1, ensure_ascii=False)
+        await asyncio.to_thread(record_file.write_text, text + "\n", encoding="utf-8")
     return result
 
 

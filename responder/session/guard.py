@@ -134,15 +134,16 @@ class CallGuard:
         """``text`` (the agent's, before synthesis) one sentence at a time, each checked first:
         a sentence a rule objects to is left out (at most one sentence is held back).
         ``record``: journal the hits (one of two gates over the same text records them)."""
-        buffer = ""
+        buffer, gap = "", ""
         async for chunk in text:
             buffer += chunk
             sentences, buffer = complete_sentences(buffer)
             for sentence in sentences:
                 if self._agent_may_say(sentence, record=record):
-                    yield sentence + " "
+                    yield gap + sentence
+                    gap = " "
         if buffer.strip() and self._agent_may_say(buffer, record=record):
-            yield buffer
+            yield gap + buffer
 
     async def watch(
         self, text: AsyncIterable[str], *, correct: Callable[[], None]
