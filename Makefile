@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings bench-guardrails clean
+.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings bench-guardrails bench-session clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -72,6 +72,10 @@ bench-phrasings: $(STAMP)
 ## bench-guardrails: the guardrail rules on a labelled set: precision, recall, time per check (~10 s)
 bench-guardrails: $(STAMP)
 	$(BIN)/python -m bench.guardrails
+
+## bench-session: what the session journal costs a call: on its path, live copy, record (~20 s)
+bench-session: $(STAMP)
+	$(BIN)/python -m bench.session_journal
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -189,6 +189,16 @@ def _report(profile: Profile, registry: ToolRegistry, scenarios: list[str]) -> N
     echo(f"{_INDENT}thinker brain:   {thinker_brain}")
     echo(f"\nGreeting: {spec.persona.greeting}")
     echo(f"Goodbye:  {spec.persona.goodbye}")
+    budget = spec.session
+    if budget.max_duration_s:
+        echo(
+            f"Calls last at most {budget.max_duration_s:g} s; the agent starts to wrap up "
+            f"{budget.wrap_up_before_s:g} s before."
+        )
+    else:
+        echo("Calls have no time limit.")
+    topics = ", ".join(topic.topic for topic in spec.guardrails.off_domain)
+    echo(f"Declines (besides the built-in guardrails): {topics or 'nothing else'}")
     echo("\nWhat the agent will be told:")
     for paragraph in instructions_for(profile).strip().split("\n"):
         echo(textwrap.fill(paragraph, 100, initial_indent=_INDENT, subsequent_indent=_INDENT))
@@ -247,6 +257,22 @@ allow = ["search_knowledge", "current_time"]
 # Markdown files, relative to this directory. Each "## " section is one passage the agent can
 # look up: one topic each, in plain sentences a caller could be told.
 files = ["knowledge/{name}.md"]
+
+[session]
+# How long a call may run (seconds of call time; time on hold does not count; 0: no limit), and
+# how long before that the agent starts to steer to a close. At the limit it says the goodbye
+# above and the call ends. TANDEM_SESSION_MAX_DURATION_S / _WRAP_UP_BEFORE_S override these.
+max_duration_s = 1800
+wrap_up_before_s = 60
+
+[guardrails]
+# Topics the agent declines, with words callers would use; the agent steers back with
+# `redirect` ({{business}} is the name above). The built-in rules (attempts to get its
+# instructions, abuse, threats, personal data, instructions inside looked-up text) always apply.
+off_domain = [
+    {{ topic = "medical advice", keywords = ["diagnosis", "prescription", "what medicine"] }},
+]
+redirect = "That's not something I can help with on this line, but I'm happy to help with anything about {{business}}."
 '''
 
 _KNOWLEDGE_MD = """\

@@ -75,10 +75,21 @@ def test_the_scaffold_uses_exactly_the_documented_keys(tmp_path: Path) -> None:
     import tomllib
 
     data = tomllib.loads((scaffold(tmp_path) / "profile.toml").read_text())
-    assert set(data) == {"name", "timezone", "language", "persona", "tools", "knowledge"}
+    assert set(data) == {
+        "name",
+        "timezone",
+        "language",
+        "persona",
+        "tools",
+        "knowledge",
+        "session",
+        "guardrails",
+    }
     assert set(data["persona"]) == {"instructions", "greeting", "goodbye"}
     assert set(data["tools"]) == {"allow"}
     assert set(data["knowledge"]) == {"files"}
+    assert set(data["session"]) == {"max_duration_s", "wrap_up_before_s"}
+    assert set(data["guardrails"]) == {"off_domain", "redirect"}
 
 
 def test_new_refuses_to_overwrite(tmp_path: Path) -> None:
