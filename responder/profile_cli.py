@@ -272,7 +272,8 @@ wrap_up_before_s = 60
 off_domain = [
     {{ topic = "medical advice", keywords = ["diagnosis", "prescription", "what medicine"] }},
 ]
-redirect = "That's not something I can help with on this line, but I'm happy to help with anything about {{business}}."
+redirect = """That's not something I can help with on this line, but I'm happy to help with \
+anything about {{business}}."""
 '''
 
 _KNOWLEDGE_MD = """\

@@ -250,16 +250,7 @@ def _print_table(records: list[Record]) -> None:
     from rich.table import Table
 
     table = Table()
-    columns = (
-        "session",
-        "ended",
-        "profile",
-        "duration",
-        "turns",
-        "tasks",
-        "end reason",
-        "p50 first audio",
-    )
+    columns = _COLUMNS
     for column in columns:
         table.add_column(column, overflow="fold")
     for record in records:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from shared._pii_numbers import luhn_valid
 from shared.guardrails._patterns import FLAGS
 from shared.guardrails._types import Action, Hit, RuleContext, Side
 
@@ -106,15 +107,7 @@ def _digits(text: str) -> str:
 
 
 def _luhn(digits: str) -> bool:
-    if not 13 <= len(digits) <= 19:
-        return False
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    return 13 <= len(digits) <= 19 and luhn_valid(digits)
 
 
 def _iban_valid(candidate: str) -> bool:
