@@ -33,9 +33,9 @@ from typing import Any
 from livekit.agents import AgentServer, JobContext, JobProcess
 
 from responder.assembly import ProcessModels, assemble_call, discover_tools, load_process_models
-from responder.call import call_guardrails
 from responder.health import HealthServer, WorkerHealth
 from responder.session.budget import BudgetPolicy
+from responder.session.control import call_guardrails
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.profile import Profile, find_profile

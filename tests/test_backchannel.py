@@ -14,6 +14,7 @@ from livekit import rtc
 from livekit.agents import AgentSession, LanguageCode, llm, stt
 from livekit.agents.voice.agent_activity import AgentActivity
 
+from responder.agent import _resume_paused_speech, _statement, judge_overlap
 from responder.backchannel import (
     MAX_BACKCHANNEL_S,
     MAX_BACKCHANNEL_WORDS,
@@ -22,7 +23,6 @@ from responder.backchannel import (
     is_backchannel,
     words,
 )
-from responder.call import _resume_paused_speech, _statement, judge_overlap
 
 SURE = 0.8
 """A confidence Whisper gives words it heard (0.6-0.95 in the caller voice)."""

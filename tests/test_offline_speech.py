@@ -331,7 +331,7 @@ async def test_whisper_is_unsure_of_the_words_it_makes_of_murmurs(
 ) -> None:
     """In the simulator's caller voice "mm-hm" comes back as "Mama" and "hmm" as "Who?", with
     a confidence well under that of words heard ("Wait."): enough to tell them apart."""
-    from responder.call import judge_overlap
+    from responder.agent import judge_overlap
     from simulator.voice import CallerVoice
 
     said = voiced(CallerVoice(voice).render(line))
