@@ -230,7 +230,29 @@ def marks_for(record: CallRecord, events: Sequence[dict[str, Any]]) -> list[Mark
         for e in events
         if e.get("event") == "stale_suppressed"
     ]
+    marks += session_marks(events)
     return sorted(marks, key=lambda m: m.t)
+
+
+STAGE_SOURCES = ("budget", "idle", "guardrail")
+"""Journal sources of the session's stages (and, for ``guardrail``, its hits)."""
+
+
+def session_marks(events: Sequence[dict[str, Any]]) -> list[Mark]:
+    """The session's stages (wrap-up, goodbye, idle close, hard stop...) and guardrail hits as
+    marks: they are in the call's transcript and on its timeline. A nudge is left out (its
+    speech is already there)."""
+    marks: list[Mark] = []
+    for e in events:
+        source, name = e.get("source"), str(e.get("event"))
+        if source not in STAGE_SOURCES or name in ("nudge", "nudge_suppressed"):
+            continue
+        if source == "guardrail" and name == "hit":
+            label = f"{e.get('side')} {e.get('rule')}: {e.get('action')}"
+            marks.append(Mark(float(e["t"]), "guardrail", 0.0, label))
+        else:
+            marks.append(Mark(float(e["t"]), "stage", 0.0, f"{source} {name.replace('_', ' ')}"))
+    return marks
 
 
 def _task_owners(caller: Sequence[Speech], events: Sequence[dict[str, Any]]) -> dict[int, int]:

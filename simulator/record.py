@@ -40,7 +40,9 @@ from typing import Any, Literal
 
 Speaker = Literal["caller", "agent"]
 
-MarkKind = Literal["interruption", "dead_air", "talk_over", "stale", "filler", "nudge"]
+MarkKind = Literal[
+    "interruption", "dead_air", "talk_over", "stale", "filler", "nudge", "stage", "guardrail"
+]
 
 MATCH_TOLERANCE_S = 0.05
 """Largest gap between a message's first frame and its stretch's start (both are the same

@@ -36,7 +36,7 @@ NO_REDIS = (
 _AGO = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 _SPEAKERS = {"caller": "caller", "agent": "agent"}
-_NOTED_SOURCES = ("budget", "guardrail")
+_NOTED_SOURCES = ("budget", "idle", "guardrail")
 _PLAIN_FIELDS = {"t", "ts", "source", "event"}
 _COLUMNS = (
     "session",
@@ -226,7 +226,7 @@ def key_figures(record: Record) -> list[tuple[str, str]]:
 
 
 def transcript(events: Events) -> list[str]:
-    """The transcript lines of a call: who said what, and budget and guardrail events, each
+    """The transcript lines of a call: who said what, and budget, idle and guardrail events, each
     at its call time (m:ss)."""
     lines: list[str] = []
     for event in events:

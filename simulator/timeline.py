@@ -78,6 +78,8 @@ STYLES: tuple[Style, ...] = (
     Style("stale", "#000000", shape="marker", marker="X"),
     Style("filler event", "#ff7f0e", shape="marker", marker="v"),
     Style("nudge event", "#e377c2", shape="marker", marker="D"),
+    Style("session stage", "#393b79", shape="marker", marker="s"),
+    Style("guardrail hit", "#d62728", shape="marker", marker="P"),
 )
 """Every category the picture can show, in legend order."""
 
@@ -107,6 +109,8 @@ _MARK_STYLES = {
     "stale": "stale",
     "filler": "filler event",
     "nudge": "nudge event",
+    "stage": "session stage",
+    "guardrail": "guardrail hit",
 }
 
 
@@ -271,7 +275,13 @@ def _draw_marks_behind(ax: Axes, marks: list[Mark]) -> None:
 def _draw_marks_on_top(ax: Axes, marks: list[Mark]) -> None:
     """Moments: interruptions as vertical lines, stale results on the thinker lane, filler and
     nudge events just above the agent lane."""
-    marker_y = {"stale": _LANE_Y["thinker"], "filler": 1.4, "nudge": 1.4}
+    marker_y = {
+        "stale": _LANE_Y["thinker"],
+        "filler": 1.4,
+        "nudge": 1.4,
+        "stage": 1.4,
+        "guardrail": 0.6,
+    }
     for mark in marks:
         style = mark_style(mark)
         if mark.kind == "interruption":

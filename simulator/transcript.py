@@ -21,6 +21,8 @@ _MARK_NAMES = {
     "dead_air": "dead air",
     "talk_over": "talk-over",
     "stale": "stale result",
+    "stage": "session stage",
+    "guardrail": "guardrail",
 }
 _PLAIN_AGENT_KINDS = {"reply", "line"}  # "line" is Speech's default: an untyped agent line
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_])")

@@ -251,3 +251,37 @@ def test_replay_of_an_unknown_call_is_one_line(saved: Path) -> None:
 def test_the_stored_journal_is_what_replay_reads(saved: Path) -> None:
     shown = CliRunner().invoke(sessions_command, ["show", "room-prod1", "--json"])
     assert json.loads(shown.output)["events"] == PRODUCTION
+
+
+def test_session_stages_and_guardrail_hits_are_in_the_replayed_transcript() -> None:
+    from simulator.transcript import render_transcript
+
+    stages = [
+        responder(0.0, "call_started"),
+        {
+            "t": 3.0,
+            "source": "guardrail",
+            "event": "hit",
+            "side": "caller",
+            "rule": "instruction_extraction",
+            "action": "redirect",
+            "severity": "low",
+            "reason": "asks for the agent's instructions",
+        },
+        {"t": 25.0, "source": "budget", "event": "wrap_up", "remaining_s": 15.0},
+        {"t": 38.0, "source": "idle", "event": "nudge", "number": 1},
+        {"t": 40.0, "source": "budget", "event": "goodbye"},
+        {"t": 43.0, "source": "budget", "event": "ended", "reason": "max_duration"},
+        responder(43.5, "call_ended", reason="max_duration"),
+    ]
+    call = record_from_journal("s", stages)
+    text = render_transcript(call)
+
+    assert [(m.kind, m.label) for m in call.marks] == [
+        ("guardrail", "caller instruction_extraction: redirect"),
+        ("stage", "budget wrap up"),
+        ("stage", "budget goodbye"),
+        ("stage", "budget ended"),
+    ]
+    assert "_[00:25.0] session stage: budget wrap up_" in text
+    assert "guardrail: caller instruction\\_extraction: redirect" in text
