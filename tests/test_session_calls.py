@@ -146,3 +146,31 @@ async def test_the_audio_model_reciting_its_instructions_is_interrupted_and_corr
     assert said[-1] == "Sorry, I misspoke. How else can I help?"
     assert call.find("floor_requested", kind="correction")
     assert any(e["event"] == "message" and e.get("interrupted") for e in call.events)
+
+
+async def test_a_silent_caller_is_not_nudged_while_their_task_runs(
+    redis: Redis, redis_server: EmbeddedRedis, settings: BusSettings
+) -> None:
+    script = agent_policy(
+        {"hours": Reply(Say("Let me check."), ModelCall("delegate", {"request": "opening hours"}))}
+    )
+    brain = TimedBrain([Plan("opening", "We open at nine.", delay_s=6.0)])
+    async with call_under_test(
+        redis,
+        redis_server.url,
+        settings,
+        script,
+        brain,
+        idle_nudge_s=2.0,
+        max_nudges=2,
+        max_fillers=0,  # a silent wait: the caller's silence while the task runs is noticed
+    ) as call:
+        await call.say("What are your opening hours?")
+        await call.until_event("floor_spoken", kind="result")
+        await call.until_event("nudge")
+        names = [(e["source"], e["event"], e.get("kind")) for e in call.events]
+
+    answered = names.index(("responder", "floor_spoken", "result"))
+    first_nudge = names.index(("idle", "nudge", None))
+    assert call.find("nudge_suppressed", because="task"), "the silence while it ran was noticed"
+    assert first_nudge > answered, "nobody asked 'are you still there?' while the task ran"
