@@ -65,7 +65,7 @@ _STOP_TEXT = """
     true false possible impossible new old big small free busy open closed full available
     table tables booking bookings reservation reservations party people person adults adult kids
     child children guests guest seats seat list name names number phone email card line
-    restaurant menu order delivery takeaway pickup room table's
+    business shop store menu order delivery takeaway pickup room table's
     two three four five six seven eight nine ten eleven twelve twenty thirty half dozen couple
     today tonight tomorrow yesterday now later morning afternoon evening night noon midnight
     lunch dinner breakfast brunch weekend week month year hour minute minutes hours
@@ -148,7 +148,7 @@ class Redactor:
 
     def learn(self, event: dict[str, Any]) -> None:
         """Learn names from an event: from its text (not from the agent's own lines, where
-        "this is Trattoria Tandem" names no caller, though a spelling there counts) and from
+        "this is Acme Dental" names no caller, though a spelling there counts) and from
         tool-call arguments under :data:`NAME_KEYS`."""
         self._learn_from(event, in_text=False, in_arguments=False, agent=False)
 
