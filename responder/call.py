@@ -1,8 +1,10 @@
-"""One call: the ``AgentSession`` plus tandem's delegation, floor control and measurements.
+"""One call: the ``AgentSession`` plus tandem's delegation, floor control, measurements and
+session layer (journal, budget, idle handling, guardrails, record: :mod:`responder.session`).
 
 :class:`CallServices` are shared by every call of a process (Redis, the bus, latency history,
 tools, Prometheus series); a :class:`Call` wires one session to them and ends cleanly however the
-call ends: hang-up, a fatal realtime error, or worker shutdown.
+call ends: hang-up, a fatal realtime error, the session budget, a silent caller, a guardrail, or
+worker shutdown; its record is written then.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ class CallServices:
 
 
 class Call:
-    """One caller's conversation: delegation, the floor arbiter and metrics on one session."""
+    """One caller's conversation: delegation, the floor arbiter, metrics and the session layer
+    (:class:`~responder.session.control.SessionControl`) on one session."""
 
     def __init__(
         self,
