@@ -34,6 +34,7 @@ answer before it gives up with one line; long-running processes use
 ``TANDEM_REDIS_STARTUP_WAIT_S``."""
 
 COMMAND_HELP: dict[str, str] = {
+    "call": "Have the agent call NUMBER (E.164, e.g. +15551234567) through the SIP trunk.",
     "demo": "Run one simulated phone call and show it live (default: the profile's demo call).",
     "eval": "Run scenarios (all of the profile's scenarios/ by default) REPEAT times each and "
     "report.",

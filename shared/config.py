@@ -276,6 +276,21 @@ class SessionSettings(BaseSettings):
     )
 
 
+class SipSettings(BaseSettings):
+    """Phone calls through LiveKit SIP (``TANDEM_SIP_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_SIP_", env_file=".env", extra="ignore")
+
+    outbound_trunk_id: str | None = Field(
+        None,
+        description="The LiveKit outbound trunk `tandem call` dials through (its id, as "
+        "`lk sip outbound create` printed it; deploy/sip/).",
+    )
+    ring_timeout_s: float = Field(
+        30.0, gt=0, le=300, description="How long an outbound call rings before it is given up."
+    )
+
+
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -351,6 +366,7 @@ class Settings(BaseSettings):
     thinker: ThinkerSettings = Field(default_factory=ThinkerSettings)
     responder: ResponderSettings = Field(default_factory=ResponderSettings)
     session: SessionSettings = Field(default_factory=SessionSettings)
+    sip: SipSettings = Field(default_factory=SipSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -363,10 +379,10 @@ class Settings(BaseSettings):
         return value
 
 
-Section = Literal["bus", "tools", "thinker", "responder", "session"]
+Section = Literal["bus", "tools", "thinker", "responder", "session", "sip"]
 """A part of :class:`Settings` that :func:`load_settings` can validate on its own."""
 
-SECTIONS: tuple[Section, ...] = ("bus", "tools", "thinker", "responder", "session")
+SECTIONS: tuple[Section, ...] = ("bus", "tools", "thinker", "responder", "session", "sip")
 """Every section: what :func:`load_settings` validates unless told otherwise."""
 
 _SECTION_MODELS: dict[Section, type[BaseSettings]] = {
@@ -375,6 +391,7 @@ _SECTION_MODELS: dict[Section, type[BaseSettings]] = {
     "thinker": ThinkerSettings,
     "responder": ResponderSettings,
     "session": SessionSettings,
+    "sip": SipSettings,
 }
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -443,6 +460,7 @@ def load_settings(
             thinker=parts["thinker"],
             responder=parts["responder"],
             session=parts["session"],
+            sip=parts["sip"],
         )
     except ValidationError as error:
         problems[:0] = _problems(Settings, error)

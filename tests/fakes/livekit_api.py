@@ -1,0 +1,129 @@
+"""A protocol-compatible fake of LiveKit's server API: Twirp over HTTP with protobuf bodies, as the
+real ``livekit-api`` client speaks it (``POST /twirp/<service>/<method>``,
+``Content-Type: application/protobuf``, ``Authorization: Bearer <JWT>``).
+
+It checks each request's token against the API secret (with the real ``TokenVerifier``),
+records the parsed request, and answers what a server would. A method it was not given is a
+Twirp ``unimplemented`` error, so an unexpected call fails loudly."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+from google.protobuf.message import Message
+from livekit import api
+from livekit.protocol import agent_dispatch, room, sip
+
+SECRET = "fake-livekit-secret-0123456789abcdef"
+KEY = "fake-key"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One recorded API request."""
+
+    method: str
+    """``<service>/<method>``, e.g. ``livekit.SIP/CreateSIPParticipant``."""
+    body: Any
+    """The parsed request message."""
+
+
+def _dispatch(body: agent_dispatch.CreateAgentDispatchRequest) -> Message:
+    return agent_dispatch.AgentDispatch(
+        id="AD_fake1", agent_name=body.agent_name, room=body.room, metadata=body.metadata
+    )
+
+
+def _participant(body: sip.CreateSIPParticipantRequest) -> Message:
+    return sip.SIPParticipantInfo(
+        participant_id="PA_fake1",
+        participant_identity=body.participant_identity,
+        room_name=body.room_name,
+        sip_call_id="SCL_fake1",
+    )
+
+
+_METHODS: dict[str, tuple[type[Message], Any]] = {
+    "livekit.AgentDispatchService/CreateDispatch": (
+        agent_dispatch.CreateAgentDispatchRequest,
+        _dispatch,
+    ),
+    "livekit.SIP/CreateSIPParticipant": (sip.CreateSIPParticipantRequest, _participant),
+    "livekit.SIP/TransferSIPParticipant": (
+        sip.TransferSIPParticipantRequest,
+        lambda _body: sip.TransferSIPParticipantResponse(),
+    ),
+    "livekit.RoomService/DeleteRoom": (
+        room.DeleteRoomRequest,
+        lambda _body: room.DeleteRoomResponse(),
+    ),
+}
+
+
+class FakeLiveKitAPI:
+    """``http://127.0.0.1:<port>``: point ``LIVEKIT_URL`` at :attr:`url`. ``fail`` maps a method
+    to a Twirp error code it answers with instead (e.g. ``"unavailable"``)."""
+
+    def __init__(self, *, fail: dict[str, str] | None = None) -> None:
+        self.requests: list[Request] = []
+        self.fail = dict(fail or {})
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The server URL."""
+        if self._url is None:
+            raise RuntimeError("FakeLiveKitAPI is not started: use `async with`")
+        return self._url
+
+    def bodies(self, method: str) -> list[Any]:
+        """The parsed requests of ``method`` (``<service>/<method>``), in order."""
+        return [r.body for r in self.requests if r.method == method]
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_post("/twirp/{service}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        listener = socket.create_server(("127.0.0.1", 0))
+        self._url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        await web.SockSite(self._runner, listener).start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = f"{request.match_info['service']}/{request.match_info['method']}"
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        try:
+            api.TokenVerifier(KEY, SECRET).verify(token)
+        except Exception:
+            return _twirp_error(401, "unauthenticated", "invalid token")
+        if method not in _METHODS:
+            return _twirp_error(404, "unimplemented", f"no fake for {method}")
+        message_type, answer = _METHODS[method]
+        body = message_type()
+        body.ParseFromString(await request.read())
+        self.requests.append(Request(method, body))
+        if method in self.fail:
+            return _twirp_error(503, self.fail[method], "the fake was told to fail")
+        reply: Message = answer(body)
+        return web.Response(
+            body=reply.SerializeToString(), content_type="application/protobuf", status=200
+        )
+
+
+def _twirp_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"code": code, "msg": message}, status=status)
