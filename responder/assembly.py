@@ -38,7 +38,9 @@ from responder.models import (
     profile_vad,
     speech_profile,
 )
+from responder.prompts import outbound_instructions
 from responder.services import open_services
+from responder.telephony.dispatch import DispatchInfo
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.profile import Profile
@@ -112,6 +114,7 @@ async def assemble_call(
     audio: RoomlessAudio | None = None,
     greet: bool = True,
     speech: SpeechProfile | None = None,
+    dispatch: DispatchInfo | None = None,
 ) -> Call:
     """A ready-to-start call for ``settings`` and the process's profile (start it with
     ``call.start(room=...)``, or plain ``call.start()`` with ``audio``); ``call.aclose()``
@@ -121,7 +124,9 @@ async def assemble_call(
     the caller during the agent's first reply, for speakerphones) is then off, since no echo
     exists. ``greet``: say the profile's greeting first (False: the agent waits for the caller).
     ``speech``: speech models to use instead of the ones the settings name (tests script the
-    model this way; production never passes it)."""
+    model this way; production never passes it). ``dispatch``: what the dispatch said about
+    the call (an outbound call has no greeting: the agent speaks once the callee answers,
+    :meth:`Call.open_outbound`)."""
     resources = contextlib.AsyncExitStack()
     try:
         services = await resources.enter_async_context(
@@ -134,13 +139,19 @@ async def assemble_call(
         if audio is not None:
             session.input.audio = audio.input
             session.output.audio = audio.output
+        outbound = dispatch is not None and dispatch.direction == "outbound"
         return Call(
             session,
             services,
             session_id=session_id,
             literal_speech=speech.literal_speech,
-            greet=greet,
+            greet=greet and not outbound,
             resources=resources,
+            extra_instructions=(
+                outbound_instructions(models.profile.name, dispatch.purpose)
+                if dispatch is not None and outbound
+                else None
+            ),
         )
     except BaseException:
         await resources.aclose()

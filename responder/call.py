@@ -24,10 +24,10 @@ from redis.asyncio import Redis
 
 from responder.agent import TandemAgent
 from responder.delegation import Delegator
-from responder.floor import FloorArbiter, Utterance
+from responder.floor import FloorArbiter, Priority, Utterance
 from responder.latency import LatencyHistory
 from responder.metrics import CallMetrics, ResponderMetrics
-from responder.prompts import instructions_for
+from responder.prompts import OPEN_OUTBOUND, instructions_for
 from responder.session.capture import follow_session
 from responder.session.control import SessionControl
 from shared.bus import ResponderBus
@@ -89,10 +89,12 @@ class Call:
         literal_speech: bool = False,
         greet: bool = True,
         resources: contextlib.AsyncExitStack | None = None,
+        extra_instructions: str | None = None,
     ) -> None:
         """``literal_speech``: the session has a TTS, so fixed lines are said exactly as written;
         ``greet``: say the profile's greeting first; ``resources``: what the call owns (its
-        services, its model connection), closed last when the call ends."""
+        services, its model connection), closed last when the call ends;
+        ``extra_instructions``: added for this call (an outbound call's purpose)."""
         self.session = session
         self.services = services
         self.session_id = session_id or uuid.uuid4().hex
@@ -138,8 +140,11 @@ class Call:
             slow_tools=frozenset(t.name for t in services.registry if t.latency == "slow"),
         )
         self.delegator.event_listeners.append(self.control.thinker_said)
+        extra = "\n\n".join(
+            part for part in (settings.responder.instructions, extra_instructions) if part
+        )
         self.agent = TandemAgent(
-            instructions=instructions_for(services.profile, settings.responder.instructions),
+            instructions=instructions_for(services.profile, extra or None),
             tools=services.local_tools(self.session_id) + self.delegator.tools(),
             greeting=services.profile.persona.greeting if greet else None,
             literal_speech=literal_speech,
@@ -173,6 +178,13 @@ class Call:
         task = asyncio.get_running_loop().create_task(self.aclose(reason))
         self._ending.add(task)
         task.add_done_callback(self._ending.discard)
+
+    def open_outbound(self) -> None:
+        """The callee of an outbound call answered: the agent opens the conversation."""
+        self.journal.emit("responder", "callee_answered")
+        self.floor.post(
+            Utterance(kind="guidance", priority=Priority.GUIDANCE, instructions=OPEN_OUTBOUND)
+        )
 
     def hold_started(self) -> None:
         """The caller was put on hold (or waits for a transfer): that time is not call time,

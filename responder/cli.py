@@ -193,7 +193,7 @@ def _settings(selector: str | None, *, demo: bool, livekit: bool) -> tuple[Setti
     from shared.cli import settings_or_exit
     from shared.errors import ConfigError
 
-    settings = settings_or_exit(sections=("bus", "tools", "responder", "session"))
+    settings = settings_or_exit(sections=("bus", "tools", "responder", "session", "sip"))
     if livekit:
         missing = [name for name, value in _livekit_values(settings) if not value]
         if missing:

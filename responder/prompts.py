@@ -105,6 +105,24 @@ def redirect_instructions(reason: str, line: str) -> str:
     )
 
 
+def outbound_instructions(business: str, purpose: str) -> str:
+    """Added to the instructions of a call the agent makes: who it calls for and why."""
+    why = f"The reason for this call: {purpose}" if purpose else "No reason was given for it."
+    return (
+        f"This is an outbound call: you are calling someone on behalf of {business}; they did "
+        f"not call you. {why} Once they answer, say who you are and why you are calling, "
+        "briefly; if they are not the right person or do not want to talk, apologise and end "
+        "politely. Never read out their phone number."
+    )
+
+
+OPEN_OUTBOUND = (
+    "The person you are calling just picked up. Greet them, say who you are and why you are "
+    "calling, in one or two short sentences, and ask if now is a good time."
+)
+"""The agent's first line on an outbound call, once the callee has answered."""
+
+
 END_AFTER_ABUSE = (
     "I'm going to end this call now. If you need help later, please call back. Goodbye."
 )

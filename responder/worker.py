@@ -30,12 +30,16 @@ import time
 import uuid
 from typing import Any
 
+from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobProcess
 
 from responder.assembly import ProcessModels, assemble_call, discover_tools, load_process_models
+from responder.call import Call
 from responder.health import HealthServer, WorkerHealth
 from responder.session.budget import BudgetPolicy
 from responder.session.control import call_guardrails
+from responder.telephony.answer import wait_until_answered
+from responder.telephony.dispatch import read_dispatch
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.profile import Profile, find_profile
@@ -66,7 +70,21 @@ async def entrypoint(ctx: JobContext) -> None:
     settings: Settings = ctx.proc.userdata[_SETTINGS]
     models: ProcessModels = ctx.proc.userdata[_MODELS]
     session_id = _session_id(ctx.job.id)
-    call = await assemble_call(settings, models, session_id=session_id)
+    dispatch = read_dispatch(ctx.job.metadata)
+    if dispatch.profile is not None and dispatch.profile != models.profile.id:
+        # another business's call: answering it as this one would be worse than not at all
+        log.error(
+            "dispatched for another profile: not answered (give each profile's workers their "
+            "own TANDEM_RESPONDER_AGENT_NAME)",
+            extra={
+                "session_id": session_id,
+                "asked": dispatch.profile,
+                "serving": models.profile.id,
+            },
+        )
+        ctx.shutdown(reason="dispatched for another profile")
+        return
+    call = await assemble_call(settings, models, session_id=session_id, dispatch=dispatch)
 
     async def close_call() -> None:
         await call.aclose("job shutdown")
@@ -83,6 +101,23 @@ async def entrypoint(ctx: JobContext) -> None:
         raise
     setup_ms = round((time.perf_counter() - began) * 1000, 1)
     log.info("call started", extra={"session_id": session_id, "setup_ms": setup_ms})
+    if dispatch.direction == "outbound":
+        opening = asyncio.create_task(_open_when_answered(ctx, call, settings.sip.ring_timeout_s))
+        ctx.add_shutdown_callback(lambda: _cancelled(opening))
+
+
+async def _open_when_answered(ctx: JobContext, call: Call, ring_timeout_s: float) -> None:
+    """Outbound: once the callee's phone is answered, the agent opens; if it rings out, the
+    call ends (``not_answered``)."""
+    callee = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
+    if await wait_until_answered(ctx.room, callee, ring_timeout_s):
+        call.open_outbound()
+    else:
+        await call.aclose("not_answered")
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
 
 
 class TandemServer(AgentServer):
