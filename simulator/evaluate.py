@@ -107,12 +107,12 @@ def targets(rows: Sequence[dict[str, Any]]) -> list[Target]:
         figures = percentiles(values)
         if figures is None:
             found.append(
-                Target(f"first audio, {label} ({line})", "not measured (no such turns)", None)
+                Target(f"first audio, {label}, {line}", "not measured (no such turns)", None)
             )
             continue
         found.append(
             Target(
-                f"first audio, {label} ({line}): p50 ≤ {p50 * 1000:.0f} ms, "
+                f"first audio, {label}, {line}: p50 ≤ {p50 * 1000:.0f} ms, "
                 f"p95 ≤ {P95_S * 1000:.0f} ms",
                 f"p50 {figures['p50'] * 1000:.0f} ms, p95 {figures['p95'] * 1000:.0f} ms "
                 f"(n={figures['n']})",

@@ -190,7 +190,7 @@ async def test_a_call_over_the_phone_is_labelled_and_the_caller_is_still_underst
     assert any("how are you" in text for text in heard), heard
     row = scenario_row(scenario.name, [result])
     assert row["line"] == "phone"
-    assert any("(phone line)" in t.name for t in targets([row]))
+    assert any(", phone line: p50" in t.name for t in targets([row]))
     report = write_report(tmp_path / "eval", [row], targets([row]), machine="test").read_text()
     assert "| direct-question | phone |" in report
     assert "## Targets (phone line)" in report
