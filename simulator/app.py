@@ -20,6 +20,7 @@ from simulator.claude import anthropic_client
 from simulator.console import LiveTranscript, eval_table, loading, run_table
 from simulator.evaluate import scenario_row, targets, write_report
 from simulator.judge import judge_call, passed
+from simulator.phone import PhoneLine
 from simulator.run import PersonaMode, RunResult, run_call, run_directory, write_metrics
 from simulator.scenario import Scenario
 from simulator.stack import Stack, loading_steps, open_stack
@@ -50,7 +51,10 @@ async def demo(
     console: Console,
     verbose: bool,
     persona: bool,
+    *,
+    phone: bool = False,
 ) -> RunResult:
+    """Play ``scenario`` once, printing it live (over a simulated phone line with ``phone``)."""
     async with contextlib.AsyncExitStack() as exits:
         claude = await _claude(exits, settings, required=True) if persona else None
         stack, voice = await exits.enter_async_context(_ready(settings, profile, console))
@@ -62,6 +66,7 @@ async def demo(
             run_directory(runs_dir, scenario),
             listeners=[LiveTranscript(console, verbose=verbose)],
             persona=_persona_mode(claude, settings, persona),
+            phone=_phone_line(phone),
         )
 
 
@@ -73,7 +78,12 @@ async def evaluate(
     runs_dir: Path,
     console: Console,
     persona: bool,
+    *,
+    phone: bool = False,
 ) -> bool:
+    """Play every scenario ``repeat`` times, print the table and the targets and write the
+    report; True if every run passed. With ``phone`` every call is over a simulated phone
+    line."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     root = runs_dir / f"eval-{stamp}"
     rows = []
@@ -87,7 +97,10 @@ async def evaluate(
             for attempt in range(1, repeat + 1):
                 console.print(f"[bold]{scenario.name}[/] run {attempt}/{repeat} …")
                 directory = run_directory(root, scenario)
-                runs.append(await run_call(stack, scenario, voice, directory, persona=mode))
+                line = _phone_line(phone, seed=attempt)
+                runs.append(
+                    await run_call(stack, scenario, voice, directory, persona=mode, phone=line)
+                )
                 last = runs[-1]
                 verdict = "[green]passed[/]" if last.passed else "[red]failed[/]"
                 console.print(f"  {verdict}  {last.directory}")
@@ -141,6 +154,12 @@ def _persona_mode(
     if not persona or client is None:
         return None
     return PersonaMode(client, settings.thinker.strong_model)
+
+
+def _phone_line(phone: bool, *, seed: int = 1) -> PhoneLine | None:
+    """With ``--phone``: a fresh line for one call, its jitter seeded by ``seed`` (the attempt),
+    so the k-th run of a scenario always gets the same jitter."""
+    return PhoneLine(seed=seed) if phone else None
 
 
 def _voice(stack: Stack) -> CallerVoice:

@@ -45,6 +45,8 @@ log = logging.getLogger("tandem.simulator.audio_io")
 DEFAULT_SAMPLE_RATE = 24_000
 """The rate LiveKit's room I/O and the OpenAI realtime API use; VAD and STT resample from it."""
 DEFAULT_FRAME_DURATION = 0.01
+AudioLine: TypeAlias = Callable[[Int16Array], Int16Array]
+"""What audio goes through between the two ends of a call (mono PCM16 in, mono PCM16 out)."""
 DEFAULT_MAX_LAG = 0.2
 """How late a consumer or the event loop may fall behind before the clock restarts instead of
 catching up with a burst."""
@@ -139,6 +141,10 @@ class CallerAudioInput(io.AudioInput):
     first pull; if the consumer stops pulling for longer than ``max_lag`` the clock restarts
     rather than bursting (that time was never heard), so queued speech waits for a listener.
     Only one consumer (the session) may iterate it.
+
+    ``line``, if given, is what the caller's audio goes through on its way (at the input's rate),
+    e.g. :meth:`simulator.phone.PhoneLine.carry`: utterances and the recording are what it
+    delivers.
     """
 
     def __init__(
@@ -148,8 +154,10 @@ class CallerAudioInput(io.AudioInput):
         frame_duration: float = DEFAULT_FRAME_DURATION,
         max_lag: float = DEFAULT_MAX_LAG,
         label: str = "CallerAudioInput",
+        line: AudioLine | None = None,
     ) -> None:
         super().__init__(label=label)
+        self._line = line
         self._sample_rate = sample_rate
         self._frame_samples = _frame_samples(sample_rate, frame_duration)
         self._frame_duration = self._frame_samples / sample_rate
@@ -190,6 +198,8 @@ class CallerAudioInput(io.AudioInput):
             raise RuntimeError("CallerAudioInput is closed")
         pcm = to_int16(samples)
         pcm = resample(pcm, sample_rate or self._sample_rate, self._sample_rate)
+        if self._line is not None and len(pcm):
+            pcm = self._line(pcm)
         utterance = Utterance(pcm.copy(), self._sample_rate)
         self._utterances.append(utterance)
         if len(pcm) == 0:
@@ -707,7 +717,9 @@ class CallRecorder:
 
     Time zero is ``start_time`` (``time.monotonic()``; default: when the recorder was made), so
     make it when the call starts. Reads the endpoints' recordings when rendering, any number of
-    times.
+    times. ``agent_line``, if given, is what the agent's track goes through (at
+    :attr:`sample_rate`, same length), e.g. :meth:`simulator.phone.PhoneLine.codec`: the agent as
+    the caller hears it.
     """
 
     def __init__(
@@ -717,21 +729,26 @@ class CallRecorder:
         *,
         sample_rate: int | None = None,
         start_time: float | None = None,
+        agent_line: AudioLine | None = None,
     ) -> None:
         self.caller = caller
         self.agent = agent
+        self.agent_line = agent_line
         self.sample_rate = sample_rate or caller.sample_rate
         self.start_time = time.monotonic() if start_time is None else start_time
 
     def render(self, *, end_time: float | None = None) -> Int16Array:
         """The call so far as a ``(samples, 2)`` int16 array at :attr:`sample_rate`."""
-        return render_stereo(
+        stereo = render_stereo(
             self.caller.recorded_chunks,
             self.agent.recorded_chunks,
             start_time=self.start_time,
             sample_rate=self.sample_rate,
             end_time=end_time,
         )
+        if self.agent_line is not None and len(stereo):
+            stereo[:, 1] = self.agent_line(np.ascontiguousarray(stereo[:, 1]))
+        return stereo
 
     def write(self, path: str | Path, *, end_time: float | None = None) -> Path:
         """Render and write the call as a stereo WAV file; returns the path."""

@@ -44,6 +44,12 @@ _persona_option = click.option(
     help="Claude plays each scenario's persona after its goals instead of the scripted steps "
     "(needs ANTHROPIC_API_KEY).",
 )
+_phone_option = click.option(
+    "--phone",
+    is_flag=True,
+    help="Play the calls over a simulated phone line: 8 kHz G.711 mu-law both ways and 0-40 ms "
+    "of packet jitter on the caller's audio (latency is reported as the phone line's).",
+)
 
 
 @click.command("demo")
@@ -51,9 +57,15 @@ _persona_option = click.option(
 @_profile_option
 @_runs_option
 @_persona_option
+@_phone_option
 @click.option("--verbose", is_flag=True, help="Also show what the agent heard (the STT).")
 def demo_command(
-    scenario: str | None, profile_selector: str | None, runs_dir: Path, persona: bool, verbose: bool
+    scenario: str | None,
+    profile_selector: str | None,
+    runs_dir: Path,
+    persona: bool,
+    phone: bool,
+    verbose: bool,
 ) -> None:
     """Run one simulated phone call and show it live (default: the profile's demo call).
 
@@ -67,7 +79,9 @@ def demo_command(
     from simulator.app import demo, run_table
 
     with errors_as_one_line():
-        result = asyncio.run(demo(settings, profile, loaded, runs_dir, console, verbose, persona))
+        result = asyncio.run(
+            demo(settings, profile, loaded, runs_dir, console, verbose, persona, phone=phone)
+        )
     console.print(run_table(result))
     if not result.passed:
         raise SystemExit(1)
@@ -79,19 +93,21 @@ def demo_command(
 @_profile_option
 @_runs_option
 @_persona_option
+@_phone_option
 def eval_command(
     scenarios: tuple[str, ...],
     repeat: int,
     profile_selector: str | None,
     runs_dir: Path,
     persona: bool,
+    phone: bool,
 ) -> None:
     """Run scenarios (all of the profile's scenarios/ by default) REPEAT times each and report.
 
     Prints a table per scenario (checks passed, pass^k: every run passed, latency) and checks
     the targets; writes report.md and report.json under RUNS/eval-<timestamp>/. With --persona
     every named scenario needs a persona and goals; without names, the scenarios that have them
-    run.
+    run. With --phone every call is over a simulated phone line and the report says so.
     """
     settings, profile, console = _prepare("eval", profile_selector)
     loaded = _selection(profile, scenarios, persona=persona)
@@ -99,7 +115,9 @@ def eval_command(
     from simulator.app import evaluate
 
     with errors_as_one_line():
-        ok = asyncio.run(evaluate(settings, profile, loaded, repeat, runs_dir, console, persona))
+        ok = asyncio.run(
+            evaluate(settings, profile, loaded, repeat, runs_dir, console, persona, phone=phone)
+        )
     if not ok:
         raise SystemExit(1)
 

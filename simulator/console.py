@@ -131,6 +131,7 @@ def run_table(result: RunResult) -> Table:
     table = Table(title=f"{result.scenario.name}  ({m['profile']} profile)", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
+    table.add_row("line", m.get("line", "wideband"))
     for kind, figures in m["first_audio_s"].items():
         if figures:
             table.add_row(
@@ -163,10 +164,13 @@ def run_table(result: RunResult) -> Table:
 
 def eval_table(rows: Sequence[dict[str, Any]]) -> Table:
     """One row per scenario of an evaluation (see :func:`simulator.evaluate.scenario_row`);
-    *answer* is the time to the first relevant answer of delegated turns."""
+    *answer* is the time to the first relevant answer of delegated turns; *line* is the line
+    the calls were played over (``--phone`` or not), so phone latency is never read as
+    wideband latency."""
     table = Table(title="tandem eval")
     for column in (
         "scenario",
+        "line",
         "checks",
         "pass^k",
         "direct p50/p95",
@@ -183,6 +187,7 @@ def eval_table(rows: Sequence[dict[str, Any]]) -> Table:
     for row in rows:
         table.add_row(
             row["scenario"],
+            row.get("line", "wideband"),
             f"{row['checks_passed']}/{row['checks_total']}",
             ("[green]" if row["pass_k"] else "[red]") + f"{row['passed_runs']}/{row['runs']}[/]",
             _pair(row["first_audio_s"].get("direct")),

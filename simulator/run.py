@@ -41,6 +41,7 @@ from simulator.caller import AgentSpeech, CallerLine, ScriptedCaller, StepTimeou
 from simulator.checks import CheckResult, evaluate, read_bookings
 from simulator.judge import JudgeError, all_settled, judge_call
 from simulator.persona import PersonaCaller, PersonaError
+from simulator.phone import PhoneLine, line_name
 from simulator.record import FLOOR_KINDS, AgentAudio, CallRecord
 from simulator.replay import record_from_journal
 from simulator.scenario import Scenario, Step
@@ -183,22 +184,27 @@ async def run_call(
     *,
     listeners: list[EventListener] | None = None,
     persona: PersonaMode | None = None,
+    phone: PhoneLine | None = None,
 ) -> RunResult:
     """Play ``scenario`` as one call and write its artifacts to ``directory``.
 
     The caller follows the scenario's steps, or with ``persona`` Claude plays the caller (see
     :func:`converse`; the scenario needs ``persona`` and ``goals``). Either way the scenario's
     checks are evaluated afterwards. A failed persona or judge request fails the run (its
-    ``error``), as does a call outlasting ``timeout_s``.
+    ``error``), as does a call outlasting ``timeout_s``. With ``phone`` the call is over that
+    line: the caller's audio reaches the agent through :meth:`PhoneLine.carry` and the agent's
+    side of ``call.wav`` is :meth:`PhoneLine.codec`'d; ``metrics["line"]`` says which line.
     """
     prefix = f"sim-{uuid.uuid4().hex[:10]}"
+    line = line_name(phone is not None)
     settings = _settings_for(stack.settings, prefix, scenario)
     session_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
 
     async with running_thinker(
         stack, prefix=prefix, think_s=scenario.thinker.think_s, log_path=directory / "thinker.log"
     ):
-        mic, speaker = CallerAudioInput(), CapturingAudioOutput()
+        mic = CallerAudioInput(line=None if phone is None else phone.carry)
+        speaker = CapturingAudioOutput()
         call = await assemble_call(
             settings, stack.models, session_id=session_id, audio=RoomlessAudio(mic, speaker)
         )
@@ -211,7 +217,12 @@ async def run_call(
         watch = CallWatch(call, speaker)
         caller = ScriptedCaller(mic, watch, voice, on_line=lambda line: _caller_line(line, emit))
         journal.start_clock()
-        recorder = CallRecorder(mic, speaker, start_time=journal.origin)
+        recorder = CallRecorder(
+            mic,
+            speaker,
+            start_time=journal.origin,
+            agent_line=None if phone is None else phone.codec,
+        )
         error: str | None = None
         try:
             await call.start()
@@ -246,6 +257,7 @@ async def run_call(
     checks = evaluate(scenario.checks, record=record, events=events, bookings=bookings)
     metrics["checks"] = {"passed": sum(c.passed for c in checks), "total": len(checks)}
     metrics["profile"] = stack.profile_name
+    metrics["line"] = line
     if error is not None:
         metrics["error"] = error
     result = RunResult(scenario, directory, record, metrics, checks, error)
