@@ -195,6 +195,20 @@ def responder_settings(**overrides: Any) -> ResponderSettings:
     return ResponderSettings(_env_file=None, **values)
 
 
+def call_settings(redis_url: str, bus_settings: BusSettings) -> Settings:
+    """The settings of a test call assembled the production way, without a model server."""
+    return Settings(
+        _env_file=None, redis_url=redis_url, bus=bus_settings, responder=responder_settings()
+    )
+
+
+def process_models(http: httpx.AsyncClient) -> ProcessModels:
+    """What a test call's process shares: the test profile, the shared VAD, the tools."""
+    return ProcessModels(
+        desk_profile(), shared_vad(), None, ResponderMetrics(), ToolRegistry.discover(), http
+    )
+
+
 @asynccontextmanager
 async def call_under_test(
     redis: Redis,

@@ -13,17 +13,15 @@ from livekit.agents import llm
 from livekit.agents.voice.run_result import RunResult
 from redis.asyncio import Redis
 
-from responder.assembly import ProcessModels, assemble_call
+from responder.assembly import assemble_call
 from responder.call import Call
-from responder.metrics import ResponderMetrics
 from responder.models import SpeechProfile
-from shared.config import BusSettings, Settings
+from shared.config import BusSettings
 from shared.embedded_redis import EmbeddedRedis
 from shared.keys import Keys
 from shared.wire import TaskRequest, decode_command
 from tests.fakes.scripted_llm import ScriptedLLM, Turn
-from tests.responder_harness import desk_profile, responder_settings, shared_vad
-from tools import ToolRegistry
+from tests.responder_harness import call_settings, process_models
 
 
 @asynccontextmanager
@@ -34,17 +32,8 @@ async def text_call(
     model = ScriptedLLM(turns)
     async with httpx.AsyncClient() as http:
         call = await assemble_call(
-            Settings(
-                _env_file=None, redis_url=redis_url, bus=settings, responder=responder_settings()
-            ),
-            ProcessModels(
-                desk_profile(),
-                shared_vad(),
-                None,
-                ResponderMetrics(),
-                ToolRegistry.discover(),
-                http,
-            ),
+            call_settings(redis_url, settings),
+            process_models(http),
             session_id=f"text-{uuid.uuid4().hex[:8]}",
             greet=False,
             speech=SpeechProfile("realtime", llm=model),  # the scripted model stands in

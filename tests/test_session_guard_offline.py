@@ -12,18 +12,16 @@ import pytest
 from livekit.agents import APIConnectOptions, llm, tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
-from responder.assembly import ProcessModels, RoomlessAudio, assemble_call
-from responder.metrics import ResponderMetrics
+from responder.assembly import RoomlessAudio, assemble_call
 from responder.models import SpeechProfile
 from responder.offline.hibari_tts import HibariTTS
 from responder.prompts import RULES
-from shared.config import BusSettings, Settings
+from shared.config import BusSettings
 from shared.embedded_redis import EmbeddedRedis
 from shared.guardrails import split_sentences
 from simulator.audio_io import CallerAudioInput, CapturingAudioOutput
 from tests.fakes.scripted_llm import ScriptedLLM, Turn
-from tests.responder_harness import desk_profile, responder_settings, shared_vad
-from tools import ToolRegistry
+from tests.responder_harness import call_settings, process_models
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -52,20 +50,8 @@ async def test_a_sentence_the_guardrails_object_to_is_never_synthesized(
     speaker = CapturingAudioOutput()
     async with httpx.AsyncClient() as http:
         call = await assemble_call(
-            Settings(
-                _env_file=None,
-                redis_url=redis_server.url,
-                bus=settings,
-                responder=responder_settings(),
-            ),
-            ProcessModels(
-                desk_profile(),
-                shared_vad(),
-                None,
-                ResponderMetrics(),
-                ToolRegistry.discover(),
-                http,
-            ),
+            call_settings(redis_server.url, settings),
+            process_models(http),
             session_id=f"gate-{uuid.uuid4().hex[:8]}",
             audio=RoomlessAudio(CallerAudioInput(), speaker),
             greet=False,

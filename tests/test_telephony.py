@@ -14,17 +14,15 @@ import httpx
 import pytest
 from livekit.agents import llm
 
-from responder.assembly import ProcessModels, assemble_call
-from responder.metrics import ResponderMetrics
+from responder.assembly import assemble_call
 from responder.models import SpeechProfile
 from responder.prompts import OPEN_OUTBOUND
 from responder.telephony.answer import wait_until_answered
 from responder.telephony.dispatch import MAX_PURPOSE, DispatchInfo, read_dispatch
-from shared.config import BusSettings, Settings
+from shared.config import BusSettings
 from shared.embedded_redis import EmbeddedRedis
 from tests.fakes.scripted_llm import ScriptedLLM, Turn
-from tests.responder_harness import desk_profile, responder_settings, shared_vad
-from tools import ToolRegistry
+from tests.responder_harness import call_settings, process_models
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -110,20 +108,8 @@ async def test_an_outbound_call_opens_only_when_answered_and_knows_why_it_calls(
     dispatch = DispatchInfo("test-desk", "confirm tomorrow's booking", "outbound")
     async with httpx.AsyncClient() as http:
         call = await assemble_call(
-            Settings(
-                _env_file=None,
-                redis_url=redis_server.url,
-                bus=settings,
-                responder=responder_settings(),
-            ),
-            ProcessModels(
-                desk_profile(),
-                shared_vad(),
-                None,
-                ResponderMetrics(),
-                ToolRegistry.discover(),
-                http,
-            ),
+            call_settings(redis_server.url, settings),
+            process_models(http),
             session_id=f"out-{uuid.uuid4().hex[:8]}",
             speech=SpeechProfile("realtime", llm=model),
             dispatch=dispatch,

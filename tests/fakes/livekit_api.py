@@ -8,15 +8,15 @@ Twirp ``unimplemented`` error, so an unexpected call fails loudly."""
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from google.protobuf.message import Message
 from livekit import api
 from livekit.protocol import agent_dispatch, room, sip
+
+from tests.fakes._local_http import LocalServer
 
 SECRET = "fake-livekit-secret-0123456789abcdef"
 KEY = "fake-key"
@@ -64,45 +64,22 @@ _METHODS: dict[str, tuple[type[Message], Any]] = {
 }
 
 
-class FakeLiveKitAPI:
+class FakeLiveKitAPI(LocalServer):
     """``http://127.0.0.1:<port>``: point ``LIVEKIT_URL`` at :attr:`url`. ``fail`` maps a method
     to a Twirp error code it answers with instead (e.g. ``"unavailable"``)."""
 
     def __init__(self, *, fail: dict[str, str] | None = None) -> None:
+        super().__init__()
         self.requests: list[Request] = []
         self.fail = dict(fail or {})
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
-
-    @property
-    def url(self) -> str:
-        """The server URL."""
-        if self._url is None:
-            raise RuntimeError("FakeLiveKitAPI is not started: use `async with`")
-        return self._url
 
     def bodies(self, method: str) -> list[Any]:
         """The parsed requests of ``method`` (``<service>/<method>``), in order."""
         return [r.body for r in self.requests if r.method == method]
 
-    async def __aenter__(self) -> Self:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
+        """Every Twirp method under ``/twirp``."""
         app.router.add_post("/twirp/{service}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        listener = socket.create_server(("127.0.0.1", 0))
-        self._url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        await web.SockSite(self._runner, listener).start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = f"{request.match_info['service']}/{request.match_info['method']}"

@@ -6,50 +6,27 @@ as a server does for bad credentials. It dispatches no jobs (a job needs a real 
 
 from __future__ import annotations
 
-import socket
-from types import TracebackType
-from typing import Self
-
 from aiohttp import WSMsgType, web
 from livekit.protocol import agent, models
 
+from tests.fakes._local_http import LocalServer
 
-class FakeLiveKit:
+
+class FakeLiveKit(LocalServer):
     """``ws://127.0.0.1:<port>``: point ``LIVEKIT_URL`` at :attr:`url`."""
 
+    scheme = "ws"
+
     def __init__(self, *, refuse: bool = False) -> None:
+        super().__init__()
         self.refuse = refuse
         self.registrations: list[agent.RegisterWorkerRequest] = []
         self.updates: list[agent.UpdateWorkerStatus] = []
         self.handshakes = 0
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
 
-    @property
-    def url(self) -> str:
-        """The server URL (``ws://...``)."""
-        if self._url is None:
-            raise RuntimeError("FakeLiveKit is not started: use `async with FakeLiveKit()`")
-        return self._url
-
-    async def __aenter__(self) -> Self:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
+        """The agent endpoint."""
         app.router.add_get("/agent", self._agent)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        listener = socket.create_server(("127.0.0.1", 0))
-        self._url = f"ws://127.0.0.1:{listener.getsockname()[1]}"
-        await web.SockSite(self._runner, listener).start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _agent(self, request: web.Request) -> web.StreamResponse:
         self.handshakes += 1

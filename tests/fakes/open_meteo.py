@@ -18,12 +18,11 @@ the weather tool's two URLs pointed at ``URL`` and nothing else changed.
 from __future__ import annotations
 
 import runpy
-import socket
 import sys
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
+
+from tests.fakes._local_http import LocalServer
 
 PLACE = {"name": "Lisbon", "country": "Portugal", "latitude": 38.72, "longitude": -9.14}
 CURRENT = {
@@ -35,22 +34,23 @@ CURRENT = {
 }
 
 
-class FakeOpenMeteo:
+class FakeOpenMeteo(LocalServer):
     """Geocoding and forecast on ``127.0.0.1:<ephemeral port>``; see the module docstring."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[str] = []
         """The path and query of every request, in order."""
         self.unexpected: list[str] = []
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
 
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        if self._url is None:
-            raise RuntimeError("FakeOpenMeteo is not started: use `async with FakeOpenMeteo()`")
-        return self._url
+    def routes(self, app: web.Application) -> None:
+        """Every path: unscripted ones are recorded and refused."""
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+
+    def finished(self, clean: bool) -> None:
+        """Fail a test that finished cleanly but made an unscripted request."""
+        if clean:
+            assert not self.unexpected, f"unscripted Open-Meteo requests: {self.unexpected}"
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests.append(request.path_qs)
@@ -60,32 +60,6 @@ class FakeOpenMeteo:
             return web.json_response({"current": CURRENT})
         self.unexpected.append(f"{request.method} {request.path_qs}")
         return web.json_response({"error": True, "reason": "not scripted"}, status=404)
-
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        sock.setblocking(False)
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
-        self._url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if exc_type is None:
-            assert not self.unexpected, f"unscripted Open-Meteo requests: {self.unexpected}"
 
 
 def run(url: str, command: str, args: list[str]) -> None:
