@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from responder.metrics import percentiles
+from responder.session.journal import STAGE_SOURCES
 from simulator.record import CallRecord, Mark, Speech, TaskSpan
 
 DEAD_AIR_GRACE_S = 1.0
@@ -232,10 +233,6 @@ def marks_for(record: CallRecord, events: Sequence[dict[str, Any]]) -> list[Mark
     ]
     marks += session_marks(events)
     return sorted(marks, key=lambda m: m.t)
-
-
-STAGE_SOURCES = ("budget", "idle", "guardrail")
-"""Journal sources of the session's stages (and, for ``guardrail``, its hits)."""
 
 
 def session_marks(events: Sequence[dict[str, Any]]) -> list[Mark]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from responder.session.journal import STAGE_SOURCES
 from shared.cli import ONE_SHOT_REDIS_WAIT_S, errors_as_one_line, settings_or_exit
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ NO_REDIS = (
 _AGO = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 _SPEAKERS = {"caller": "caller", "agent": "agent"}
-_NOTED_SOURCES = ("budget", "idle", "guardrail")
 _PLAIN_FIELDS = {"t", "ts", "source", "event"}
 _COLUMNS = (
     "session",
@@ -233,7 +233,7 @@ def transcript(events: Events) -> list[str]:
         source, name = event.get("source"), event.get("event")
         if source == "responder" and name == "message" and event.get("role") in _SPEAKERS:
             lines.append(f"{_clock(event.get('t'))}  {event['role']:<7} {event.get('text', '')}")
-        elif source in _NOTED_SOURCES:
+        elif source in STAGE_SOURCES:
             details = ", ".join(
                 f"{key}={_compact(value)}"
                 for key, value in event.items()

@@ -25,6 +25,10 @@ from typing import Any
 
 log = logging.getLogger("tandem.responder.session")
 
+STAGE_SOURCES = ("budget", "idle", "guardrail")
+"""Sources whose events are the session's stages (a guardrail's ``hit`` events are hits, its
+closing of a call a stage)."""
+
 JournalEvent = dict[str, Any]
 """One event of the journal (see the module docstring for its keys)."""
 Handler = Callable[[JournalEvent], None]

@@ -19,16 +19,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from responder.session.journal import JournalEvent, SessionJournal
+from responder.session.journal import STAGE_SOURCES, JournalEvent, SessionJournal
 from responder.session.state import SessionState
 from responder.session.store import Record, SessionStore
 from shared.redact import Redactor
 
 log = logging.getLogger("tandem.responder.session")
-
-STAGE_SOURCES = ("budget", "idle", "guardrail")
-"""Journal sources whose events are the call's stages (a guardrail's hits are not stages; its
-closing of a call is)."""
 
 
 def call_record(

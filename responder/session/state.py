@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from responder.session.journal import JournalEvent
+from responder.session.journal import STAGE_SOURCES, JournalEvent
 
 Floor = Literal["nobody", "caller", "agent", "both"]
 Stage = Literal["starting", "conversation", "wrap_up", "goodbye", "closing", "ended"]
@@ -74,7 +74,7 @@ class SessionState:
             self._responder_event(str(name), event, t)
         elif source == "guardrail" and name == "hit":
             self.guardrail_hits += 1
-        elif source in ("budget", "idle", "guardrail"):  # a guardrail may close the call too
+        elif source in STAGE_SOURCES:  # a guardrail may close the call too
             self._stage_event(str(name), event)
         if name == "hold_started" and self._hold_since is None:
             self._hold_since = t
