@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.message import Message
 from livekit import api
-from livekit.protocol import agent_dispatch, room, sip
+from livekit.protocol import agent_dispatch, sip
 
 from tests.fakes._local_http import LocalServer
 
@@ -53,14 +53,6 @@ _METHODS: dict[str, tuple[type[Message], Any]] = {
         _dispatch,
     ),
     "livekit.SIP/CreateSIPParticipant": (sip.CreateSIPParticipantRequest, _participant),
-    "livekit.SIP/TransferSIPParticipant": (
-        sip.TransferSIPParticipantRequest,
-        lambda _body: sip.TransferSIPParticipantResponse(),
-    ),
-    "livekit.RoomService/DeleteRoom": (
-        room.DeleteRoomRequest,
-        lambda _body: room.DeleteRoomResponse(),
-    ),
 }
 
 
