@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings bench-guardrails bench-session clean
+.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings bench-guardrails bench-session bench-voicemail clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -76,6 +76,10 @@ bench-guardrails: $(STAMP)
 ## bench-session: what the session journal costs a call: on its path, live copy, record (~20 s)
 bench-session: $(STAMP)
 	$(BIN)/python -m bench.session_journal
+
+## bench-voicemail: answering-machine detection on a labelled set: precision, recall, time (~5 s)
+bench-voicemail: $(STAMP)
+	$(BIN)/python -m bench.voicemail
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -26,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from bench._machine import describe, machine
+from bench._machine import describe, machine, microseconds
 from shared.guardrails import BUILT_IN_RULES, Guardrails, RuleContext, Side
 from shared.profile import OffDomainTopic, find_profile
 
@@ -132,31 +131,9 @@ def run(repeat: int, path: Path = LABELLED) -> dict[str, Any]:
         "rules": {rule: score.as_dict() for rule, score in sorted(by_rule.items())},
         "sides": {side: score.as_dict() for side, score in by_side.items()},
         "overall": overall.as_dict(),
-        "check_time": {side: _times(values) for side, values in timings.items()},
+        "check_time": {side: microseconds(values) for side, values in timings.items()},
         "wrong": wrong,
     }
-
-
-def _times(values: list[float]) -> dict[str, float]:
-    """Mean, p99 and max in microseconds."""
-    p99 = statistics.quantiles(values, n=100, method="inclusive")[98]
-    return {
-        "n": len(values),
-        "mean_us": round(statistics.fmean(values) * 1e6, 1),
-        "p99_us": round(p99 * 1e6, 1),
-        "max_us": round(max(values) * 1e6, 1),
-    }
-
-
-def cpu_model() -> str:
-    """The CPU's model name, from /proc/cpuinfo where there is one."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def render(result: dict[str, Any], *, verbose: bool) -> str:
@@ -192,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args(argv)
     result = run(max(1, args.repeat))
-    result["machine"] = {**machine(), "cpu_model": cpu_model()}
+    result["machine"] = machine()
     print(json.dumps(result) if args.json else render(result, verbose=args.verbose))
     return 0
 
