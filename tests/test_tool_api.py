@@ -203,16 +203,35 @@ def test_idempotency_keys_are_stable_per_task_tool_and_ordinal() -> None:
 
 
 async def test_a_responder_safe_tool_becomes_a_livekit_function_tool(redis: Redis) -> None:
+    from livekit.agents import RunContext
     from livekit.agents import ToolError as LiveKitToolError
+    from livekit.agents.llm.utils import prepare_function_arguments
 
-    function = to_livekit(add, lambda _run_context: make_context(redis))
+    # a RunContext as LiveKit's tool executor passes one (the tool reads none of its fields)
+    run_context: RunContext[Any] = RunContext.__new__(RunContext)
+    seen: list[object] = []
+
+    def context_for(run: RunContext[Any]) -> ToolContext:
+        seen.append(run)
+        return make_context(redis)
+
+    function = to_livekit(add, context_for)
     assert function.info.name == "add"
     assert function.info.raw_schema["parameters"]["required"] == ["a"]
     assert function.info.raw_schema["description"] == "Add two numbers."
-    run = function._func  # what LiveKit calls with the model's arguments
-    assert await run({"a": 1, "b": 1}, None) == '{"sum": 2}'
+
+    async def call(arguments: str) -> Any:
+        """As LiveKit's tool executor calls a tool: its arguments prepared from the model's
+        JSON, its RunContext passed to the parameter typed for it."""
+        args, kwargs = prepare_function_arguments(
+            fnc=function, json_arguments=arguments, call_ctx=run_context
+        )
+        return await function(*args, **kwargs)
+
+    assert await call('{"a": 1, "b": 1}') == '{"sum": 2}'
     with pytest.raises(LiveKitToolError, match="invalid arguments"):
-        await run({"b": 1}, None)
+        await call('{"b": 1}')
+    assert seen == [run_context, run_context]
     with pytest.raises(ValueError, match="not responder_safe"):
         to_livekit(slow_weather, lambda _run_context: make_context(redis))
 

@@ -28,6 +28,7 @@ def to_livekit(
     Errors reach the model as LiveKit ``ToolError`` results. Only ``responder_safe`` tools may run
     in the responder.
     """
+    from livekit.agents import RunContext as LiveKitRunContext
     from livekit.agents import ToolError as LiveKitToolError
     from livekit.agents import function_tool
 
@@ -39,6 +40,14 @@ def to_livekit(
         if result.is_error:
             raise LiveKitToolError(result.content)
         return result.content
+
+    # LiveKit finds the parameter to pass its RunContext to by the resolved type hints; this
+    # module imports livekit lazily, so the postponed annotations above would not resolve
+    run.__annotations__ = {
+        "raw_arguments": dict[str, object],
+        "context": LiveKitRunContext[Any],
+        "return": str,
+    }
 
     schema = {"name": tool.name, "description": tool.description, "parameters": tool.input_schema()}
     return function_tool(run, raw_schema=schema)
