@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import statistics
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -46,3 +49,25 @@ def microseconds(seconds: list[float]) -> dict[str, float]:
         "p99_us": round(p99 * 1e6, 1),
         "max_us": round(max(seconds) * 1e6, 1),
     }
+
+
+def labelled_set_main(
+    argv: list[str] | None,
+    *,
+    description: str,
+    repeat: int,
+    run: Callable[[int], dict[str, Any]],
+    render: Callable[..., str],
+) -> int:
+    """The command line of a benchmark scored on a labelled set: ``--repeat N`` (timings per
+    text), ``--verbose`` (what was scored wrong), ``--json``; prints the result with the
+    machine it ran on."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeat", type=int, default=repeat, help="timed runs of each text")
+    parser.add_argument("--verbose", action="store_true", help="list every text scored wrong")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    args = parser.parse_args(argv)
+    result = run(max(1, args.repeat))
+    result["machine"] = machine()
+    print(json.dumps(result) if args.json else render(result, verbose=args.verbose))
+    return 0

@@ -15,8 +15,6 @@ side in its profile's context (``Guardrails.check``). Reported:
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -25,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from bench._machine import describe, machine, microseconds
+from bench._machine import describe, labelled_set_main, microseconds
 from shared.guardrails import BUILT_IN_RULES, Guardrails, RuleContext, Side
 from shared.profile import OffDomainTopic, find_profile
 
@@ -163,15 +161,13 @@ def render(result: dict[str, Any], *, verbose: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print."""
-    parser = argparse.ArgumentParser(description="The guardrail rules on a labelled set.")
-    parser.add_argument("--repeat", type=int, default=50, help="checks of each text, timed")
-    parser.add_argument("--verbose", action="store_true", help="list every text scored wrong")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    args = parser.parse_args(argv)
-    result = run(max(1, args.repeat))
-    result["machine"] = machine()
-    print(json.dumps(result) if args.json else render(result, verbose=args.verbose))
-    return 0
+    return labelled_set_main(
+        argv,
+        description="The guardrail rules on a labelled set.",
+        repeat=50,
+        run=run,
+        render=render,
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ the judge's time per text, each text judged ``--repeat`` times: mean, p99 and ma
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import time
 from collections import Counter
@@ -34,7 +32,7 @@ from typing import Any, Literal
 
 import yaml
 
-from bench._machine import describe, machine, microseconds
+from bench._machine import describe, labelled_set_main, microseconds
 from responder.telephony.voicemail import (
     SCREEN_S,
     Judgement,
@@ -198,15 +196,13 @@ def render(result: dict[str, Any], *, verbose: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print."""
-    parser = argparse.ArgumentParser(description="Answering-machine detection on a labelled set.")
-    parser.add_argument("--repeat", type=int, default=200, help="judgements of each text, timed")
-    parser.add_argument("--verbose", action="store_true", help="reasons, and every text misread")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    args = parser.parse_args(argv)
-    result = run(max(1, args.repeat))
-    result["machine"] = machine()
-    print(json.dumps(result) if args.json else render(result, verbose=args.verbose))
-    return 0
+    return labelled_set_main(
+        argv,
+        description="Answering-machine detection on a labelled set.",
+        repeat=200,
+        run=run,
+        render=render,
+    )
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from responder.models import (
 from responder.prompts import outbound_instructions
 from responder.services import open_services
 from responder.telephony.dispatch import DispatchInfo
+from responder.telephony.phone import PhoneHookup
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.profile import Profile
@@ -115,6 +116,7 @@ async def assemble_call(
     greet: bool = True,
     speech: SpeechProfile | None = None,
     dispatch: DispatchInfo | None = None,
+    phone: PhoneHookup | None = None,
 ) -> Call:
     """A ready-to-start call for ``settings`` and the process's profile (start it with
     ``call.start(room=...)``, or plain ``call.start()`` with ``audio``); ``call.aclose()``
@@ -126,12 +128,15 @@ async def assemble_call(
     ``speech``: speech models to use instead of the ones the settings name (tests script the
     model this way; production never passes it). ``dispatch``: what the dispatch said about
     the call (an outbound call has no greeting: the agent speaks once the callee answers,
-    :meth:`Call.open_outbound`)."""
+    :meth:`Call.open_outbound`). ``phone``: the phone line the call is on (the profile's phone
+    greeting and ``[telephony.turns]`` apply; None: a browser or app caller)."""
     resources = contextlib.AsyncExitStack()
     try:
         services = await resources.enter_async_context(
             open_services(settings, models.profile, models.metrics, models.tools, models.http)
         )
+        if phone is not None:
+            settings = phone_settings(settings, models.profile)
         speech = speech or speech_profile(settings, models.profile, models.offline)
         resources.push_async_callback(_aclose_model, speech.llm)
         overrides: dict[str, Any] = {"aec_warmup_duration": None} if audio is not None else {}
@@ -152,10 +157,21 @@ async def assemble_call(
                 if dispatch is not None and outbound
                 else None
             ),
+            phone=phone,
         )
     except BaseException:
         await resources.aclose()
         raise
+
+
+def phone_settings(settings: Settings, profile: Profile) -> Settings:
+    """``settings`` with the profile's ``[telephony.turns]`` in place of the worker's turn
+    settings (the fields it sets), for a call on a phone line."""
+    turns = profile.spec.telephony.turns.model_dump(exclude_none=True)
+    if not turns:
+        return settings
+    responder = settings.responder.model_copy(update=turns)
+    return settings.model_copy(update={"responder": responder})
 
 
 async def _aclose_model(model: Any) -> None:

@@ -30,6 +30,9 @@ from responder.metrics import CallMetrics, ResponderMetrics
 from responder.prompts import OPEN_OUTBOUND, instructions_for
 from responder.session.capture import follow_session
 from responder.session.control import SessionControl
+from responder.session.hangup import HangUp
+from responder.telephony.keypad import keyed_turn
+from responder.telephony.phone import PhoneCall, PhoneHookup
 from shared.bus import ResponderBus
 from shared.config import Settings
 from shared.profile import Profile
@@ -90,11 +93,13 @@ class Call:
         greet: bool = True,
         resources: contextlib.AsyncExitStack | None = None,
         extra_instructions: str | None = None,
+        phone: PhoneHookup | None = None,
     ) -> None:
         """``literal_speech``: the session has a TTS, so fixed lines are said exactly as written;
-        ``greet``: say the profile's greeting first; ``resources``: what the call owns (its
-        services, its model connection), closed last when the call ends;
-        ``extra_instructions``: added for this call (an outbound call's purpose)."""
+        ``greet``: say the profile's greeting first (on a phone line, the profile's phone
+        greeting); ``resources``: what the call owns (its services, its model connection),
+        closed last when the call ends; ``extra_instructions``: added for this call (an
+        outbound call's purpose); ``phone``: the phone line the call is on, if it is."""
         self.session = session
         self.services = services
         self.session_id = session_id or uuid.uuid4().hex
@@ -140,13 +145,40 @@ class Call:
             slow_tools=frozenset(t.name for t in services.registry if t.latency == "slow"),
         )
         self.delegator.event_listeners.append(self.control.thinker_said)
-        extra = "\n\n".join(
-            part for part in (settings.responder.instructions, extra_instructions) if part
+        profile = services.profile
+        self.hang_up = HangUp(
+            profile.persona.goodbye,
+            grace_s=settings.session.goodbye_grace_s,
+            post=self.floor.post,
+            emit=self.journal.emit,
+            end_call=self.end,
         )
+        """The ``end_call`` tool: goodbye, then hang up."""
+        self.phone = (
+            PhoneCall(phone, profile.spec.telephony, business=profile.name, side=self)
+            if phone is not None
+            else None
+        )
+        """The call's phone side (None: not on a phone line)."""
+        extra = "\n\n".join(
+            part
+            for part in (
+                settings.responder.instructions,
+                extra_instructions,
+                self.phone.instructions() if self.phone else None,
+            )
+            if part
+        )
+        greeting = profile.persona.greeting
+        if self.phone is not None:
+            greeting = profile.spec.telephony.greeting or greeting
         self.agent = TandemAgent(
-            instructions=instructions_for(services.profile, extra or None),
-            tools=services.local_tools(self.session_id) + self.delegator.tools(),
-            greeting=services.profile.persona.greeting if greet else None,
+            instructions=instructions_for(profile, extra or None),
+            tools=services.local_tools(self.session_id)
+            + self.delegator.tools()
+            + [self.hang_up.tool()]
+            + (self.phone.tools() if self.phone else []),
+            greeting=greeting if greet else None,
             literal_speech=literal_speech,
             guard=self.control.guard,
         )
@@ -170,6 +202,8 @@ class Call:
         self.floor.start()
         self.delegator.start()
         self.metrics.emit("call_started", session_id=self.session_id)
+        if self.phone is not None:
+            self.journal.emit("phone", "line", **self.phone.line.facts())
         await self.session.start(self.agent, **start_options)
         self.control.budget.start()
 
@@ -188,12 +222,41 @@ class Call:
 
     def hold_started(self) -> None:
         """The caller was put on hold (or waits for a transfer): that time is not call time,
-        and nobody nudges them meanwhile."""
+        nobody nudges them and nothing is said to them meanwhile."""
         self.control.hold_started()
+        self.floor.hold()
 
     def hold_ended(self) -> None:
         """The caller is back from hold."""
         self.control.hold_ended()
+        self.floor.release()
+
+    # -- what the phone side asks of the call (responder.telephony.phone.PhoneSide) -------------
+
+    def emit(self, source: str, event: str, /, **fields: object) -> object:
+        """Journal one event of ``source``."""
+        return self.journal.emit(source, event, **fields)
+
+    def post(self, utterance: Utterance) -> None:
+        """Queue ``utterance`` for the floor."""
+        self.floor.post(utterance)
+
+    def interrupt(self) -> None:
+        """Stop the agent's current speech, if any."""
+        with contextlib.suppress(RuntimeError):
+            self.session.interrupt(force=True)
+
+    def caller_active(self) -> None:
+        """The caller did something (pressed a key): they are there; idle timers restart."""
+        self.control.idle.caller_spoke()
+        self.session.reset_away_timer()
+
+    def caller_keyed(self, keys: str) -> None:
+        """The caller keyed an entry: their turn, as if said (it cuts the agent short)."""
+        self.journal.emit("phone", "keys", keys=keys)
+        self.interrupt()
+        self.floor.caller_turn_ended()
+        self.session.generate_reply(user_input=keyed_turn(keys))
 
     async def aclose(self, reason: str = "ended") -> None:
         """End the call: stop speaking, cancel open tasks, close the session (idempotent)."""
@@ -204,6 +267,9 @@ class Call:
     async def _close(self, reason: str) -> None:
         self.end_reason = reason
         await self.control.aclose()
+        await self.hang_up.aclose()
+        if self.phone is not None:
+            await self.phone.aclose()
         await self.floor.aclose()
         try:
             await self.delegator.aclose()
@@ -234,11 +300,15 @@ class Call:
             self.floor.caller_turn_ended()
         if self._closing is None:
             self.control.caller_state(event.new_state)
+            if self.phone is not None:
+                self.phone.pickup.callee_speaking(event.new_state == "speaking")
         self.metrics.user_speaking(event.new_state == "speaking")
 
     def _on_transcript(self, event: Any) -> None:
         if event.is_final:
             self.control.caller_said(event.transcript)
+            if self.phone is not None:
+                self.phone.pickup.callee_said(event.transcript)
 
     def _busy_for_caller(self) -> str | None:
         """Why a silent caller is not idle: a task runs for them, the agent speaks, or
@@ -254,6 +324,8 @@ class Call:
 
     def _on_agent_state(self, event: Any) -> None:
         self.metrics.agent_speaking(event.new_state == "speaking")
+        if event.new_state == "speaking" and self.phone is not None:
+            self.phone.pickup.agent_spoke()
 
     def _on_item(self, event: Any) -> None:
         item = event.item

@@ -38,6 +38,8 @@ from typing import Any, Literal, Protocol
 
 from livekit.agents.voice.agent_activity import ActivityClosedError
 
+from responder.prompts import say_verbatim
+
 log = logging.getLogger("tandem.responder.floor")
 
 
@@ -172,6 +174,8 @@ class FloorArbiter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._open = asyncio.Event()
+        self._open.set()
         self.stats = FloorStats()
         self.listeners: list[Callable[[str, Utterance], None]] = []
         """Called with ("requested" | "spoken" | "interrupted" | "stale" | "covered" |
@@ -228,6 +232,14 @@ class FloorArbiter:
         self._turn_unanswered.clear()
         return True
 
+    def hold(self) -> None:
+        """The caller is on hold: nothing is spoken until :meth:`release` (it stays queued)."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """The caller is back: queued utterances are spoken again."""
+        self._open.set()
+
     def withdraw(self, predicate: Callable[[Utterance], bool]) -> list[Utterance]:
         """Drop pending utterances matching ``predicate``; returns them."""
         dropped = [u for u in self._pending if predicate(u)]
@@ -239,6 +251,7 @@ class FloorArbiter:
             await self._wake.wait()
             self._wake.clear()
             while self._pending and not self._closed:
+                await self._open.wait()
                 if not any(u.priority is Priority.URGENT for u in self._pending):
                     try:
                         await self._session.wait_for_idle()
@@ -298,7 +311,7 @@ class FloorArbiter:
             if self._literal:
                 return self._session.say(text, allow_interruptions=allow_interruptions)
             return self._session.generate_reply(
-                instructions=f'Say exactly this and nothing else: "{text}"',
+                instructions=say_verbatim(text),
                 allow_interruptions=allow_interruptions,
             )
         return self._session.generate_reply(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from shared.phone_profile import TelephonySpec
     from shared.profile import Profile
     from tools import ToolRegistry
 
@@ -199,6 +200,7 @@ def _report(profile: Profile, registry: ToolRegistry, scenarios: list[str]) -> N
         echo("Calls have no time limit.")
     topics = ", ".join(topic.topic for topic in spec.guardrails.off_domain)
     echo(f"Declines (besides the built-in guardrails): {topics or 'nothing else'}")
+    _phone_report(spec.telephony)
     echo("\nWhat the agent will be told:")
     for paragraph in instructions_for(profile).strip().split("\n"):
         echo(textwrap.fill(paragraph, 100, initial_indent=_INDENT, subsequent_indent=_INDENT))
@@ -207,6 +209,20 @@ def _report(profile: Profile, registry: ToolRegistry, scenarios: list[str]) -> N
     echo(f"\nOK: {profile.id} is ready.")
     if scenarios:
         echo(f"Try it: tandem eval --profile {_selector(profile)}")
+
+
+def _phone_report(phone: TelephonySpec) -> None:
+    """What the agent does on a phone call (``[telephony]``)."""
+    echo = click.echo
+    echo("\nOn the phone:")
+    echo(f"{_INDENT}greeting: {phone.greeting or 'the greeting above'}")
+    places = [f"{t.name} ({'warm or cold' if t.warm else 'cold'})" for t in phone.transfer]
+    echo(f"{_INDENT}transfers to: {', '.join(places) or 'nowhere'}")
+    echo(f"{_INDENT}presses keys: {'yes' if phone.keypad.send else 'no'}")
+    if phone.voicemail.action == "leave_message" and phone.voicemail.message:
+        echo(f'{_INDENT}on a voicemail box: leaves "{phone.voicemail.message}"')
+    else:
+        echo(f"{_INDENT}on a voicemail box: hangs up")
 
 
 def _toml(profile: Profile) -> Path:
@@ -274,6 +290,29 @@ off_domain = [
 ]
 redirect = """That's not something I can help with on this line, but I'm happy to help with \
 anything about {{business}}."""
+
+# Phone calls (LiveKit SIP; deploy/sip/). All optional: without this section a phone caller
+# hears the greeting above, nobody can be transferred and a voicemail box is hung up on.
+# [telephony]
+# greeting = "Thanks for calling {title}, this is the assistant."  # phone greeting, verbatim
+#
+# [telephony.turns]              # a phone line is noisier than a browser microphone
+# min_interruption_s = 0.8       # seconds of caller speech that interrupt the agent
+#
+# [telephony.keypad]
+# entry_timeout_s = 2.0          # a pause this long ends keys the caller presses ("#" at once)
+# send = false                   # true: the agent may press keys (another system's menu)
+#
+# [[telephony.transfer]]         # the only places the agent can transfer a caller to
+# name = "front desk"
+# to = "tel:+15550100000"        # or "sip:desk@pbx.example.com"
+# when = "the caller asks for a person"
+# warm = false                   # true: the agent may brief the person first (needs
+#                                # TANDEM_SIP_OUTBOUND_TRUNK_ID)
+#
+# [telephony.voicemail]          # `tandem call` answered by a machine
+# action = "leave_message"       # or "hang_up"
+# message = "Hello, this is {{business}}. Please call us back. Goodbye."
 '''
 
 _KNOWLEDGE_MD = """\

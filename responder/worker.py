@@ -31,7 +31,7 @@ import uuid
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import AgentServer, JobContext, JobProcess
+from livekit.agents import AgentServer, JobContext, JobProcess, room_io
 
 from responder.assembly import ProcessModels, assemble_call, discover_tools, load_process_models
 from responder.call import Call
@@ -40,6 +40,8 @@ from responder.session.budget import BudgetPolicy
 from responder.session.control import call_guardrails
 from responder.telephony.answer import wait_until_answered
 from responder.telephony.dispatch import read_dispatch
+from responder.telephony.phone import phone_hookup
+from responder.telephony.switchboard import Switchboard
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.profile import Profile, find_profile
@@ -84,36 +86,65 @@ async def entrypoint(ctx: JobContext) -> None:
         )
         ctx.shutdown(reason="dispatched for another profile")
         return
-    call = await assemble_call(settings, models, session_id=session_id, dispatch=dispatch)
-
-    async def close_call() -> None:
-        await call.aclose("job shutdown")
-
-    ctx.add_shutdown_callback(close_call)
+    # the caller (or, outbound, the callee while it rings): a phone line or a browser/app
+    caller = await ctx.wait_for_participant()
+    phone = phone_hookup(settings, ctx.room, caller, dispatch)
+    call = await assemble_call(
+        settings, models, session_id=session_id, dispatch=dispatch, phone=phone
+    )
+    ctx.add_shutdown_callback(lambda: call.aclose("job shutdown"))
+    switchboard = phone.switchboard if phone is not None else None
+    if switchboard is not None:
+        ctx.add_shutdown_callback(lambda: hang_up_after(call, switchboard))
     call.end_listeners.append(lambda reason: ctx.shutdown(reason=f"call ended: {reason}"))
     extra = {"session_id": session_id, "pid": os.getpid(), "profile": models.profile.id}
-    log.info("call starting", extra=extra)
+    line = phone.line.facts() if phone is not None else {"line": "app"}
+    log.info("call starting", extra=extra | line)
     log.debug("call room", extra={"session_id": session_id, "room": ctx.room.name})
     try:
-        await call.start(room=ctx.room)
+        await call.start(
+            room=ctx.room,
+            room_options=room_io.RoomOptions(participant_identity=caller.identity),
+        )
     except BaseException:
         await call.aclose("could not start")
         raise
+    if call.phone is not None:
+        ctx.room.on("sip_dtmf_received", call.phone.dtmf_received)
     setup_ms = round((time.perf_counter() - began) * 1000, 1)
     log.info("call started", extra={"session_id": session_id, "setup_ms": setup_ms})
     if dispatch.direction == "outbound":
-        opening = asyncio.create_task(_open_when_answered(ctx, call, settings.sip.ring_timeout_s))
+        opening = asyncio.create_task(
+            _open_when_answered(ctx, call, caller, settings.sip.ring_timeout_s)
+        )
         ctx.add_shutdown_callback(lambda: _cancelled(opening))
 
 
-async def _open_when_answered(ctx: JobContext, call: Call, ring_timeout_s: float) -> None:
-    """Outbound: once the callee's phone is answered, the agent opens; if it rings out, the
-    call ends (``not_answered``)."""
-    callee = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
-    if await wait_until_answered(ctx.room, callee, ring_timeout_s):
-        call.open_outbound()
-    else:
+KEEPS_THE_ROOM = frozenset({"transferred"})
+"""End reasons after which the room stays: the caller talks to the person they were put through
+to. After any other end the room is deleted, which hangs up a phone line."""
+
+
+async def hang_up_after(call: Call, switchboard: Switchboard) -> None:
+    """At job shutdown: delete the room unless the call was transferred; close the client."""
+    try:
+        if call.end_reason not in KEEPS_THE_ROOM:
+            await switchboard.hang_up()
+    finally:
+        await switchboard.aclose()
+
+
+async def _open_when_answered(
+    ctx: JobContext, call: Call, callee: rtc.RemoteParticipant, ring_timeout_s: float
+) -> None:
+    """Outbound: once the callee's phone is answered, the agent listens for them (a machine?)
+    and opens; if it rings out, the call ends (``not_answered``)."""
+    if not await wait_until_answered(ctx.room, callee, ring_timeout_s):
         await call.aclose("not_answered")
+    elif call.phone is not None:
+        call.phone.pickup.answered()
+    else:  # dispatched as outbound, but the other side is not a phone line
+        call.open_outbound()
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

@@ -38,6 +38,7 @@ from pydantic import (
 
 from shared.errors import ConfigError
 from shared.knowledge import Section, split_sections
+from shared.phone_profile import TelephonySpec
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ class ProfileSpec(_Strict):
     scenarios: ScenariosSpec = ScenariosSpec()
     session: SessionSpec = SessionSpec()
     guardrails: GuardrailsSpec = GuardrailsSpec()
+    telephony: TelephonySpec = TelephonySpec()
 
     @field_validator("timezone")
     @classmethod

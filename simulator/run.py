@@ -32,6 +32,8 @@ from responder.assembly import RoomlessAudio, assemble_call
 from responder.call import Call
 from responder.session.journal import SessionJournal
 from responder.session.store import SessionStore
+from responder.telephony.line import SipLine
+from responder.telephony.phone import PhoneHookup
 from shared.config import Settings
 from shared.errors import UpstreamError
 from shared.keys import Keys
@@ -53,6 +55,9 @@ from tools import ToolStore
 
 EventListener = Callable[[dict[str, Any]], None]
 
+SIMULATED_CALLER = PhoneHookup(SipLine(identity="simulated-caller", direction="inbound"))
+"""A simulated call's phone line: an inbound caller, with no switchboard (transfers and keys
+need LiveKit's server API and a room)."""
 MAX_PERSONA_TURNS = 12
 """Most lines a persona caller says; after the last one is answered, the caller hangs up."""
 PERSONA_PAUSE_MS = 700
@@ -192,8 +197,10 @@ async def run_call(
     :func:`converse`; the scenario needs ``persona`` and ``goals``). Either way the scenario's
     checks are evaluated afterwards. A failed persona or judge request fails the run (its
     ``error``), as does a call outlasting ``timeout_s``. With ``phone`` the call is over that
-    line: the caller's audio reaches the agent through :meth:`PhoneLine.carry` and the agent's
-    side of ``call.wav`` is :meth:`PhoneLine.codec`'d; ``metrics["line"]`` says which line.
+    line: the caller's audio reaches the agent through :meth:`PhoneLine.carry`, the agent's
+    side of ``call.wav`` is :meth:`PhoneLine.codec`'d, and the call is assembled as a phone
+    call (the profile's phone greeting and ``[telephony.turns]``; no transfers or keys, which
+    need LiveKit's server); ``metrics["line"]`` says which line.
     """
     prefix = f"sim-{uuid.uuid4().hex[:10]}"
     line = line_name(phone is not None)
@@ -206,7 +213,11 @@ async def run_call(
         mic = CallerAudioInput(line=None if phone is None else phone.carry)
         speaker = CapturingAudioOutput()
         call = await assemble_call(
-            settings, stack.models, session_id=session_id, audio=RoomlessAudio(mic, speaker)
+            settings,
+            stack.models,
+            session_id=session_id,
+            audio=RoomlessAudio(mic, speaker),
+            phone=None if phone is None else SIMULATED_CALLER,
         )
         # the call's own journal is the run's record: the caller's and the simulator's events
         # go into it beside the session's, the responder's and the thinker's

@@ -13,16 +13,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from responder.call_cli import call_command, masked, phone_number
-from tests.fakes.livekit_api import KEY, SECRET, FakeLiveKitAPI
+from tests.fakes.livekit_api import KEY, SECRET, Failure, FakeLiveKitAPI
 
 NUMBER = "+15551234567"
 TRUNK = "ST_outbound_fake"
 
 
 @contextmanager
-def fake_api(**options: dict[str, str]) -> Iterator[FakeLiveKitAPI]:
+def fake_api(fail: dict[str, str | Failure] | None = None) -> Iterator[FakeLiveKitAPI]:
     """The fake served from a thread's own loop (the command runs ``asyncio.run`` itself)."""
-    fake = FakeLiveKitAPI(**options)
+    fake = FakeLiveKitAPI(fail=fail)
     loop = asyncio.new_event_loop()
     started, stop = threading.Event(), asyncio.Event()
 

@@ -92,6 +92,22 @@ def test_the_scaffold_uses_exactly_the_documented_keys(tmp_path: Path) -> None:
     assert set(data["guardrails"]) == {"off_domain", "redirect"}
 
 
+def test_the_scaffolds_telephony_example_is_valid_once_uncommented(tmp_path: Path) -> None:
+    root = scaffold(tmp_path)
+    toml = root / "profile.toml"
+    text = toml.read_text()
+    start = text.index("# [telephony]")
+    example = "\n".join(line.removeprefix("# ") for line in text[start:].splitlines())
+    toml.write_text(text[:start] + example + "\n")
+
+    result = run("check", str(root))
+
+    assert result.exit_code == 0, result.output
+    assert "transfers to: front desk (cold)" in result.output
+    assert "presses keys: no" in result.output
+    assert 'on a voicemail box: leaves "Hello, this is {business}.' in result.output
+
+
 def test_new_refuses_to_overwrite(tmp_path: Path) -> None:
     existing = tmp_path / "my-shop"
     existing.mkdir()

@@ -340,7 +340,7 @@ class OfflineFrontDesk(llm.LLM[Any]):
         return " ".join(s for s in said if s)
 
     def _follow_one(self, instruction: str, items: Sequence[llm.ChatItem]) -> str:
-        if instruction.startswith(("Say exactly this", "Say:")):
+        if instruction.startswith(("Say exactly", "Say:")):
             quoted = _QUOTED.search(instruction)
             return quoted.group(1) if quoted else ""
         if instruction.startswith("Greet the caller"):

@@ -8,7 +8,9 @@ An event is a plain JSON-able dict::
 milliseconds; ``source`` says which part of the call it comes from: ``session`` (LiveKit's own
 session events), ``responder`` (delegation, the floor, metrics), ``thinker`` (the thinker's
 events, as the responder applied them), ``budget`` and ``idle`` (session stages), ``guardrail``
-(rule hits), and in simulated calls ``caller`` and ``simulator``.
+(rule hits), ``hangup`` (the agent ending the call), ``phone`` (the phone line: keys, transfers,
+an outbound call's answer and voicemail screening), and in simulated calls ``caller`` and
+``simulator``.
 
 Emitting is synchronous and cheap: the event is appended to :attr:`SessionJournal.events` and
 handed to each handler in turn. Handlers must be light (deriving state); anything that waits
@@ -25,7 +27,7 @@ from typing import Any
 
 log = logging.getLogger("tandem.responder.session")
 
-STAGE_SOURCES = ("budget", "idle", "guardrail")
+STAGE_SOURCES = ("budget", "idle", "guardrail", "hangup")
 """Sources whose events are the session's stages (a guardrail's ``hit`` events are hits, its
 closing of a call a stage)."""
 

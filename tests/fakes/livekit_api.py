@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.message import Message
 from livekit import api
-from livekit.protocol import agent_dispatch, sip
+from livekit.protocol import agent_dispatch, room, sip
 
 from tests.fakes._local_http import LocalServer
 
@@ -47,20 +47,57 @@ def _participant(body: sip.CreateSIPParticipantRequest) -> Message:
     )
 
 
+def _transferred(body: sip.TransferSIPParticipantRequest) -> Message:
+    return sip.TransferSIPParticipantResponse(
+        transfer_id="ST_fake1",
+        status=sip.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
+        reason=sip.SIPTransferReason.STR_COMPLETED,
+    )
+
+
+def _deleted(body: room.DeleteRoomRequest) -> Message:
+    return room.DeleteRoomResponse()
+
+
 _METHODS: dict[str, tuple[type[Message], Any]] = {
     "livekit.AgentDispatchService/CreateDispatch": (
         agent_dispatch.CreateAgentDispatchRequest,
         _dispatch,
     ),
     "livekit.SIP/CreateSIPParticipant": (sip.CreateSIPParticipantRequest, _participant),
+    "livekit.SIP/TransferSIPParticipant": (sip.TransferSIPParticipantRequest, _transferred),
+    "livekit.RoomService/DeleteRoom": (room.DeleteRoomRequest, _deleted),
 }
+
+
+TWIRP_STATUS = {
+    "invalid_argument": 400,
+    "permission_denied": 403,
+    "not_found": 404,
+    "deadline_exceeded": 408,
+    "aborted": 409,
+    "failed_precondition": 412,
+    "resource_exhausted": 429,
+    "unavailable": 503,
+}
+"""The HTTP status a Twirp error code is sent with (others: 500)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A Twirp error the fake answers with: its code and the error metadata a SIP failure
+    carries (e.g. ``{"sip_status_code": "486", "sip_status": "Busy Here"}``)."""
+
+    code: str
+    meta: dict[str, str] | None = None
 
 
 class FakeLiveKitAPI(LocalServer):
     """``http://127.0.0.1:<port>``: point ``LIVEKIT_URL`` at :attr:`url`. ``fail`` maps a method
-    to a Twirp error code it answers with instead (e.g. ``"unavailable"``)."""
+    to a Twirp error code (e.g. ``"unavailable"``) or a :class:`Failure` it answers with
+    instead."""
 
-    def __init__(self, *, fail: dict[str, str] | None = None) -> None:
+    def __init__(self, *, fail: dict[str, str | Failure] | None = None) -> None:
         super().__init__()
         self.requests: list[Request] = []
         self.fail = dict(fail or {})
@@ -87,12 +124,18 @@ class FakeLiveKitAPI(LocalServer):
         body.ParseFromString(await request.read())
         self.requests.append(Request(method, body))
         if method in self.fail:
-            return _twirp_error(503, self.fail[method], "the fake was told to fail")
+            failure = self.fail[method]
+            if isinstance(failure, str):
+                failure = Failure(failure)
+            status = TWIRP_STATUS.get(failure.code, 500)
+            return _twirp_error(status, failure.code, "the fake was told to fail", failure.meta)
         reply: Message = answer(body)
         return web.Response(
             body=reply.SerializeToString(), content_type="application/protobuf", status=200
         )
 
 
-def _twirp_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "msg": message}, status=status)
+def _twirp_error(
+    status: int, code: str, message: str, meta: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"code": code, "msg": message, "meta": meta or {}}, status=status)
