@@ -136,7 +136,10 @@ def test_start_with_a_port_in_use_names_the_setting(
 ) -> None:
     with socket.create_server(("", 0)) as taken:
         port = taken.getsockname()[1]
-        ports = {"TANDEM_RESPONDER_HTTP_PORT": str(free_port())} | {variable: str(port)}
+        ports = {
+            "TANDEM_RESPONDER_HTTP_PORT": str(free_port()),
+            "TANDEM_RESPONDER_METRICS_PORT": str(free_port()),
+        } | {variable: str(port)}
         result = tandem(
             tmp_path,
             "responder",
