@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.build_info import build_labels
+
 TurnType = Literal["direct", "delegated", "after_interruption"]
 
 DEAD_AIR_GRACE_S = 1.0
@@ -32,7 +34,16 @@ _LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
 class ResponderMetrics:
-    """Prometheus series of one responder process."""
+    """Prometheus series of one responder job process.
+
+    Job processes report through prometheus multiprocess files, which the worker's ``/metrics``
+    (LiveKit's) merges. Multiprocess mode exports only metrics written to those files: custom
+    collectors such as prometheus_client's ``ProcessCollector`` and ``PlatformCollector`` are not
+    merged, so ``process_*`` series never reach the scrape. A job process's memory and CPU are
+    gauges here instead, sampled by :class:`~responder.process_metrics.JobProcessSampler` and
+    kept per process (a ``pid`` label, dropped when the process ends). Series recorded in the
+    worker's main process itself (LiveKit's ``lk_agents_*``) are not in the files either: its
+    prometheus_client was imported before LiveKit sets ``PROMETHEUS_MULTIPROC_DIR``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -74,6 +85,32 @@ class ResponderMetrics:
         self.tasks = Counter(
             "tandem_responder_tasks", "Delegated tasks by outcome.", ["outcome"], registry=r
         )
+        self.job_failures = Counter(
+            "tandem_responder_job_failures",
+            "Jobs whose entry point raised: the call could not be put together or started.",
+            registry=r,
+        )
+        self.job_resident_memory_bytes = Gauge(
+            "tandem_responder_job_resident_memory_bytes",
+            "Resident memory of each live job process (pid label; sum() for the worker).",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.job_cpu_seconds = Gauge(
+            "tandem_responder_job_cpu_seconds",
+            "CPU time each live job process has used since it started (pid label; a running "
+            "total: use rate()).",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.build_info = Gauge(
+            "tandem_build_info",
+            "Always 1; the labels say which tandem, Python and livekit-agents run.",
+            list(build_labels()),
+            registry=r,
+            multiprocess_mode="max",  # the same in every job process: one series
+        )
+        self.build_info.labels(**build_labels()).set(1)
         self.calls_active = Gauge(
             "tandem_responder_calls_active",
             "Calls in progress.",

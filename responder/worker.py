@@ -36,6 +36,7 @@ from livekit.agents import AgentServer, JobContext, JobProcess, room_io
 from responder.assembly import ProcessModels, assemble_call, discover_tools, load_process_models
 from responder.call import Call
 from responder.health import HealthServer, WorkerHealth
+from responder.process_metrics import JobProcessSampler, forget_closed_processes
 from responder.session.budget import BudgetPolicy
 from responder.session.control import call_guardrails
 from responder.telephony.answer import wait_until_answered
@@ -61,16 +62,27 @@ def prewarm(settings: Settings, profile: Profile, proc: JobProcess) -> None:
     from prometheus_client import REGISTRY
 
     proc.userdata[_SETTINGS] = settings
-    proc.userdata[_MODELS] = load_process_models(settings, profile, REGISTRY)
+    models = proc.userdata[_MODELS] = load_process_models(settings, profile, REGISTRY)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # someone scrapes the job processes
+        JobProcessSampler(models.metrics).start()
 
 
 async def entrypoint(ctx: JobContext) -> None:
     """One dispatched call: assemble it, start it in the room and return; the job lives on until
     the call ends (the call then shuts the job down) or the worker shuts the job down (the call
-    is then closed)."""
+    is then closed). An exception that ends it is counted (``tandem_responder_job_failures``)
+    and raised on to LiveKit, which logs it and ends the job."""
+    models: ProcessModels = ctx.proc.userdata[_MODELS]
+    try:
+        await _start_call(ctx, models)
+    except Exception:
+        models.metrics.job_failures.inc()
+        raise
+
+
+async def _start_call(ctx: JobContext, models: ProcessModels) -> None:
     began = time.perf_counter()
     settings: Settings = ctx.proc.userdata[_SETTINGS]
-    models: ProcessModels = ctx.proc.userdata[_MODELS]
     session_id = _session_id(ctx.job.id)
     dispatch = read_dispatch(ctx.job.metadata)
     if dispatch.profile is not None and dispatch.profile != models.profile.id:
@@ -163,6 +175,7 @@ class TandemServer(AgentServer):
         self.health_server = HealthServer(self.health)
         self._health_task: asyncio.Task[None] | None = None
         self.on("worker_started", self._serve_health)
+        self.on("worker_started", self._forget_closed_processes)
 
     async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
         """Take the health port, then run the worker (see ``AgentServer.run``)."""
@@ -185,6 +198,11 @@ class TandemServer(AgentServer):
 
     def _serve_health(self) -> None:
         self._health_task = asyncio.get_running_loop().create_task(self.health_server.start())
+
+    def _forget_closed_processes(self) -> None:
+        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # set by AgentServer.run()
+        if metrics_dir:
+            forget_closed_processes(self._proc_pool, metrics_dir)
 
 
 def _check_port_free(port: int, variable: str) -> None:

@@ -96,6 +96,11 @@ async def test_a_simulated_job_runs_the_call_in_a_job_process_and_drains_on_sigt
                 assert scrape is not None
                 assert 'tandem_responder_tasks_total{outcome="answered"} 1.0' in scrape.text
                 assert "tandem_responder_calls_active 1.0" in scrape.text.splitlines()
+                # job processes' own series reach the merged scrape: memory per pid, the build
+                assert f'tandem_responder_job_resident_memory_bytes{{pid="{job_pid}"}}' in (
+                    scrape.text
+                )
+                assert "tandem_build_info{" in scrape.text
 
                 status = await worker.stop()
                 assert status == 0, worker.text()

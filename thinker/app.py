@@ -16,7 +16,7 @@ import httpx
 import httpx2
 from redis.asyncio import Redis
 
-from shared.bus import TaskWorker
+from shared.bus import TaskWorker, read_backlog
 from shared.config import Settings
 from shared.embedded_redis import redis_url_or_private
 from shared.errors import ConfigError
@@ -78,6 +78,7 @@ class _Probe:
         self.keys = keys
         self.redis: Redis | None = None
         self.worker: TaskWorker | None = None
+        self._scrape_failing = False
 
     async def healthy(self) -> bool:
         """Taking tasks: the worker runs (group made, intake started, no stop), none of its loops
@@ -92,13 +93,29 @@ class _Probe:
             return False
 
     async def before_scrape(self) -> None:
-        """Refresh the dead-letter gauge."""
+        """Refresh the backlog gauges (dead letters, pending, lag, oldest pending age) in one
+        round trip. If Redis does not answer within a second they read NaN (unknown) until a
+        scrape succeeds, the error is counted (``metrics_redis``), and the first failure in a
+        row is logged; ``/metrics`` itself still answers."""
         if self.redis is None:
             return
         try:
-            self.metrics.dead_letters.set(await asyncio.wait_for(self.redis.xlen(self.keys.dlq), 1))
-        except Exception:
+            backlog = await asyncio.wait_for(read_backlog(self.redis, self.keys), 1)
+        except Exception as error:
+            self.metrics.set_backlog(None)
             self.metrics.errors.labels("metrics_redis").inc()
+            if not self._scrape_failing:
+                # the error's type only: a message could carry the Redis URL
+                log.warning(
+                    "could not read the task backlog for /metrics",
+                    extra={"error": type(error).__name__},
+                )
+            self._scrape_failing = True
+            return
+        if self._scrape_failing:
+            log.info("task backlog readable again for /metrics")
+        self._scrape_failing = False
+        self.metrics.set_backlog(backlog)
 
 
 @contextlib.contextmanager

@@ -5,11 +5,13 @@ Thinker side: :class:`TaskWorker` running a :class:`TaskHandler`.
 """
 
 from shared.bus._task_run import WorkerStats
+from shared.bus.backlog import Backlog, read_backlog
 from shared.bus.handler import TaskContext, TaskFailed, TaskHandler, TaskOutcome, overall_kind
 from shared.bus.responder import ResponderBus, SessionLink
 from shared.bus.worker import TaskWorker
 
 __all__ = [
+    "Backlog",
     "ResponderBus",
     "SessionLink",
     "TaskContext",
@@ -19,4 +21,5 @@ __all__ = [
     "TaskWorker",
     "WorkerStats",
     "overall_kind",
+    "read_backlog",
 ]
