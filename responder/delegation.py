@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from livekit.agents.llm import RawFunctionTool
+from opentelemetry.trace import SpanKind
 
 from responder.delegate_tool import DelegateTools
 from responder.fillers import FillerScheduler
@@ -41,7 +42,7 @@ from responder.turns import CONTINUATION_TASK_AGE_S, caller_turns, continues, jo
 from shared.bus import SessionLink
 from shared.config import ResponderSettings
 from shared.errors import WireFormatError
-from shared.tracing import inject_current, tracer
+from shared.tracing import inject_current, task_attributes, tracer
 from shared.wire import ContextTurn, Event, TaskRequest
 
 log = logging.getLogger("tandem.responder.delegation")
@@ -146,33 +147,43 @@ class Delegator:
             replaces, request = fragment.number, joined(fragment.request, request)
             self._metrics.emit("turn_continued", task=fragment.number)
         s = self._settings
-        with _tracer.start_as_current_span("responder.delegate", attributes={"tier": tier}):
+        session_id = self._link.session_id
+        with _tracer.start_as_current_span(
+            "responder.delegate", attributes={"tandem.session_id": session_id, "tandem.tier": tier}
+        ) as span:
             expected = await self._history.expected(f"tier:{tier}")
-            task_request = TaskRequest.create(
-                session_id=self._link.session_id,
-                request=request,
-                epoch=self.epoch,
-                timeout_s=s.task_timeout_s,
-                context=tuple(self._conversation())[-s.context_turns :] if s.context_turns else (),
-                tier=tier,
-                confirmed=confirmed,
-                trace=inject_current(),
-            )
-        task = DelegatedTask(
-            task_id=task_request.task_id,
-            number=self._book.next_number(),
-            request=request,
-            epoch=self.epoch,
-            tier=tier,
-            call_id=call_id or task_request.task_id,
-            arguments=arguments,
-            expected_wait_s=expected if expected is not None else _default_wait(s, tier),
-            submitted_at=self._clock(),
-        )
-        old = self._book.by_number(replaces) if replaces is not None else None
-        self._book.add(task)
-        turn_ended_at = self._metrics.turn_delegated()
-        await self._link.submit(task_request)
+            with _tracer.start_as_current_span("bus.submit", kind=SpanKind.PRODUCER) as submit:
+                task_request = TaskRequest.create(
+                    session_id=session_id,
+                    request=request,
+                    epoch=self.epoch,
+                    timeout_s=s.task_timeout_s,
+                    context=tuple(self._conversation())[-s.context_turns :]
+                    if s.context_turns
+                    else (),
+                    tier=tier,
+                    confirmed=confirmed,
+                    trace=inject_current(),  # the thinker's spans are this span's children
+                )
+                ids = task_attributes(session_id, task_request.task_id)
+                span.set_attributes(ids)
+                submit.set_attributes(ids)
+                task = DelegatedTask(
+                    task_id=task_request.task_id,
+                    number=self._book.next_number(),
+                    request=request,
+                    epoch=self.epoch,
+                    tier=tier,
+                    call_id=call_id or task_request.task_id,
+                    arguments=arguments,
+                    expected_wait_s=expected if expected is not None else _default_wait(s, tier),
+                    submitted_at=self._clock(),
+                    trace=task_request.trace,
+                )
+                old = self._book.by_number(replaces) if replaces is not None else None
+                self._book.add(task)
+                turn_ended_at = self._metrics.turn_delegated()
+                await self._link.submit(task_request)
         self._metrics.owed_changed()
         self._metrics.emit(
             "task_submitted",

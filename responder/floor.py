@@ -37,10 +37,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from livekit.agents.voice.agent_activity import ActivityClosedError
+from opentelemetry import trace
+from opentelemetry.context import Context
 
 from responder.prompts import say_verbatim
 
 log = logging.getLogger("tandem.responder.floor")
+_tracer = trace.get_tracer("tandem.responder")
 
 
 class Priority(enum.IntEnum):
@@ -93,6 +96,8 @@ class Utterance:
     """Re-speak when a barge-in cut it off (fillers and acknowledgements are not worth it)."""
     on_spoken: Callable[[Utterance], None] | None = None
     """Called once the utterance was heard to the end."""
+    trace: Context | None = None
+    """The trace context it belongs to (a task's answer): its speech is traced as a child."""
     id: int = field(default_factory=lambda: next(_ids))
     posted_at: float = field(default_factory=time.monotonic)
     attempts: int = 0
@@ -266,11 +271,13 @@ class FloorArbiter:
                 batch = self._take_batch()
                 if not batch:
                     break
-                handle = self._speak(batch)
-                self.stats.action_latency_s.append(
-                    self._clock() - max(floor_free_at, max(u.posted_at for u in batch))
-                )
-                await self._settle(batch, handle)
+                with _speech_span(batch) as span:
+                    handle = self._speak(batch)
+                    self.stats.action_latency_s.append(
+                        self._clock() - max(floor_free_at, max(u.posted_at for u in batch))
+                    )
+                    await self._settle(batch, handle)
+                    span.set_attribute("tandem.interrupted", bool(handle.interrupted))
 
     def _take_batch(self) -> list[Utterance]:
         fresh: list[Utterance] = []
@@ -361,6 +368,25 @@ class FloorArbiter:
                 listener(what, utterance)
             except Exception:
                 log.exception("floor listener failed")
+
+
+def _speech_span(batch: list[Utterance]) -> Any:
+    """``responder.speech`` while the floor says ``batch``: a child of the first traced
+    utterance's context (a task's answer), linked to the others' (answers said together)."""
+    traced = [u for u in batch if u.trace is not None]
+    if not traced:  # a filler or a notice of no task: nothing to trace it in
+        return contextlib.nullcontext(trace.INVALID_SPAN)
+    contexts = [u.trace for u in traced if u.trace is not None]
+    links = [trace.Link(trace.get_current_span(c).get_span_context()) for c in contexts[1:]]
+    attributes: dict[str, str | int] = {
+        "tandem.kind": batch[0].kind,
+        "tandem.utterances": len(batch),
+    }
+    if traced[0].task_ids:
+        attributes["tandem.task_id"] = traced[0].task_ids[0]
+    return _tracer.start_as_current_span(
+        "responder.speech", context=contexts[0], links=links, attributes=attributes
+    )
 
 
 RETRY_NOTE = (

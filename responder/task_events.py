@@ -35,12 +35,15 @@ from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 from livekit.agents import llm
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
 
 from responder import prompts
 from responder.floor import Priority, Utterance
 from responder.latency import LatencyHistory
 from responder.metrics import CallMetrics
 from responder.tasks import DelegatedTask, TaskBook, TaskState
+from shared.tracing import extract, task_attributes, tracer
 from shared.wire import (
     CancelledEvent,
     ErrorEvent,
@@ -53,6 +56,7 @@ from shared.wire import (
 )
 
 log = logging.getLogger("tandem.responder.task_events")
+_tracer = tracer("tandem.responder")
 
 MOVED_ON_TURNS = 2
 """Caller turns after the one that asked, from which an answer is introduced with its subject."""
@@ -120,7 +124,20 @@ class TaskEventApplier:
             return
         if isinstance(event, ProgressEvent):
             await self._progress(task, event)
-        elif isinstance(event, PartialEvent):
+            return
+        attributes = {**task_attributes(event.session_id, task.task_id), "tandem.event": event.type}
+        # the answer's way back continues the task's trace: the thinker's bus.publish when the
+        # event carries it, else the task's own bus.submit
+        with _tracer.start_as_current_span(
+            "responder.result",
+            context=extract(event.trace or task.trace),
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+        ):
+            await self._answer(task, event)
+
+    async def _answer(self, task: DelegatedTask, event: Event) -> None:
+        if isinstance(event, PartialEvent):
             await self._partial(task, event.text)
         elif isinstance(event, ResultEvent):
             await self._result(task, event)
@@ -228,6 +245,7 @@ class TaskEventApplier:
                 instructions=instructions,
                 task_ids=(task.task_id,),
                 is_stale=stale,
+                trace=otel_context.get_current(),  # the speech span is the result span's child
             )
         )
 

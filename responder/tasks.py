@@ -75,6 +75,9 @@ class DelegatedTask:
     replaced_by: int | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set on every change, so timers can re-plan."""
+    trace: dict[str, str] = field(default_factory=dict)
+    """The W3C trace context the task went out with (``bus.submit``): what comes back of it
+    continues that trace when its events carry none."""
 
     @property
     def running(self) -> bool:

@@ -39,13 +39,16 @@ from responder.health import HealthServer, WorkerHealth
 from responder.process_metrics import JobProcessSampler, forget_closed_processes
 from responder.session.budget import BudgetPolicy
 from responder.session.control import call_guardrails
+from responder.telemetry import trace_job_process
 from responder.telephony.answer import wait_until_answered
 from responder.telephony.dispatch import read_dispatch
 from responder.telephony.phone import phone_hookup
 from responder.telephony.switchboard import Switchboard
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.log import bind_session
 from shared.profile import Profile, find_profile
+from shared.telemetry import check_tracing
 
 log = logging.getLogger("tandem.responder")
 
@@ -58,9 +61,11 @@ PROCESS_INIT_TIMEOUT_S = 60.0
 def prewarm(settings: Settings, profile: Profile, proc: JobProcess) -> None:
     """Once per job process: keep the worker's settings and load what every call of this
     process shares for ``profile`` (the VAD; offline, Whisper and the hibari voice; the tools)
-    and its metric series."""
+    and its metric series; tracing and log ids as the ``OTEL_*`` variables ask
+    (:mod:`responder.telemetry`)."""
     from prometheus_client import REGISTRY
 
+    trace_job_process()
     proc.userdata[_SETTINGS] = settings
     models = proc.userdata[_MODELS] = load_process_models(settings, profile, REGISTRY)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # someone scrapes the job processes
@@ -84,6 +89,7 @@ async def _start_call(ctx: JobContext, models: ProcessModels) -> None:
     began = time.perf_counter()
     settings: Settings = ctx.proc.userdata[_SETTINGS]
     session_id = _session_id(ctx.job.id)
+    bind_session(session_id)  # every log record of the job carries it
     dispatch = read_dispatch(ctx.job.metadata)
     if dispatch.profile is not None and dispatch.profile != models.profile.id:
         # another business's call: answering it as this one would be worse than not at all
@@ -234,6 +240,7 @@ def build_server(settings: Settings, profile: Profile | None = None) -> TandemSe
                 "profile.toml, or an installed profile; `tandem profile new NAME` makes one)"
             )
         profile = find_profile(settings.profile)
+    check_tracing()  # so does tracing asked for without the otel extra
     discover_tools(settings, profile)  # a broken plugin or a missing tool stops it here
     BudgetPolicy.for_call(settings, profile)  # so does a budget override the profile refuses
     call_guardrails(settings, profile)  # and a guardrail classifier that cannot be loaded

@@ -139,6 +139,11 @@ class _Event(_Entry):
     attempt: int = Field(1, ge=1, description="Delivery number of the task that produced it.")
     epoch: int = Field(ge=0, description="The epoch of the task the event belongs to.")
     ts_ms: int = Field(default_factory=now_ms)
+    trace: dict[str, str] = Field(
+        default_factory=dict,
+        description="W3C trace context carrier of the span that wrote the event (added in wire "
+        "version 1: the reference worker sets it on terminal events).",
+    )
 
     @property
     def final(self) -> bool:

@@ -41,6 +41,9 @@ def _name(requirement: str) -> str:
 RUNTIME = {_name(r) for r in PROJECT["dependencies"]}
 DEMO = {_name(r) for r in PROJECT["optional-dependencies"]["demo"]}
 DEV = {_name(r) for r in PROJECT["optional-dependencies"]["dev"]}
+OTEL = {_name(r) for r in PROJECT["optional-dependencies"]["otel"]}
+OTEL_MODULES = ("opentelemetry.sdk", "opentelemetry.exporter")
+"""What the ``otel`` extra brings (the API, ``opentelemetry``, is a dependency)."""
 
 
 def _sources(*folders: str) -> Iterator[Path]:
@@ -110,6 +113,29 @@ def test_the_demo_packages_are_an_extra_and_imported_only_where_needed() -> None
         if at_import and module in DEMO_MODULES
     )
     assert eager == [], "import the demo extra's packages inside the functions that need them"
+
+
+def test_the_tracing_sdk_is_an_extra_and_imported_only_where_needed() -> None:
+    assert {"opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"} <= OTEL
+    assert not OTEL & RUNTIME
+    assert OTEL <= DEV  # the tests export through them
+    eager = sorted(
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in _sources(*PACKAGES)
+        for module in _eager_modules(path)
+        if module.startswith(OTEL_MODULES)
+    )
+    assert eager == [], "import the otel extra's packages inside the functions that need them"
+
+
+def _eager_modules(path: Path) -> Iterator[str]:
+    """The full names of the modules ``path`` imports when it is imported."""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
 
 
 def test_every_data_file_in_the_packages_ships_as_package_data() -> None:

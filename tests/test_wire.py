@@ -105,6 +105,16 @@ def test_a_result_without_a_kind_or_with_one_this_reader_does_not_know_is_an_ans
     assert ResultEvent(**COMMON, text="booked").kind == "answer"  # the default
 
 
+def test_an_event_carries_its_trace_context_back_and_one_written_without_reads_as_none() -> None:
+    carrier = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    fields = encode(ResultEvent(**COMMON, text="booked", trace=carrier))
+    assert json.loads(fields["body"])["trace"] == carrier
+    assert decode_event(fields).trace == carrier
+    old_writer = encode(EVENTS[3])
+    old_writer["body"] = json.dumps({"text": "booked", "data": {}})  # written before the field
+    assert decode_event(old_writer).trace == {}
+
+
 def test_a_newer_version_is_refused_with_its_own_code() -> None:
     fields = encode(EVENTS[3]) | {"v": str(WIRE_VERSION + 1)}
     with pytest.raises(WireFormatError) as raised:

@@ -31,7 +31,7 @@ import httpx2
 from shared.bus import TaskFailed, TaskOutcome
 from shared.config import ThinkerSettings
 from shared.profile import Profile
-from shared.tracing import tracer
+from shared.tracing import task_attributes, tracer
 from shared.wire import ResultKind
 from thinker.brain import BrainContext
 from tools import ToolResult, to_anthropic
@@ -147,7 +147,11 @@ class ClaudeBrain:
             messages=messages,  # type: ignore[arg-type]
             timeout=httpx2.Timeout(timeout, connect=min(5.0, timeout)),  # never past the deadline
         )
-        span: dict[str, str | int] = {"model": model, "step": step}
+        span: dict[str, str | int] = {
+            **task_attributes(ctx.task.session_id, ctx.task.task_id),
+            "gen_ai.request.model": model,
+            "tandem.step": step,
+        }
         with _tracer.start_as_current_span("thinker.model", attributes=span):
             try:
                 async with asyncio.TaskGroup() as group, request as stream:

@@ -27,12 +27,18 @@ def thinker_command(profiles: tuple[str, ...]) -> None:
     offline rule-based brains answer (and say so). Several processes on several machines share
     the work through the bus. SIGTERM drains gracefully. At start-up it
     waits up to TANDEM_REDIS_STARTUP_WAIT_S for REDIS_URL to answer; /healthz (on
-    TANDEM_THINKER_HTTP_PORT) answers 200 once it takes tasks.
+    TANDEM_THINKER_HTTP_PORT) answers 200 once it takes tasks. OTEL_* variables turn on
+    tracing (OTEL_EXPORTER_OTLP_ENDPOINT: OTLP over HTTP).
     """
     import asyncio
 
     settings = settings_or_exit(sections=("bus", "tools", "thinker", "session"))
+    from shared.telemetry import configure_tracing, shutdown_tracing
     from thinker.app import serve
 
     with errors_as_one_line():
-        asyncio.run(serve(settings, profiles=profiles))
+        configure_tracing("tandem-thinker")  # as the OTEL_* variables ask; else nothing
+        try:
+            asyncio.run(serve(settings, profiles=profiles))
+        finally:
+            shutdown_tracing()  # after the drain: the last tasks' spans go out too

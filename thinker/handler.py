@@ -14,7 +14,8 @@ import httpx
 from redis.asyncio import Redis
 
 from shared.bus import TaskContext, TaskFailed, TaskOutcome
-from shared.tracing import extract, tracer
+from shared.log import session_scope
+from shared.tracing import task_attributes, task_context, tracer
 from shared.wire import now_ms
 from thinker.brain import Brain, BrainContext
 from thinker.guard import GuardrailSet, ResultGuard
@@ -67,13 +68,16 @@ class ThinkerHandler:
         m.stage_seconds.labels("pickup").observe(max(0.0, (now_ms() - task.created_ms) / 1000))
         started = time.monotonic()
         attributes: dict[str, str | int] = {
-            "task_id": task.task_id,
-            "attempt": bus_ctx.attempt,
-            "tier": task.tier,
-            "profile": task.profile or "",
+            **task_attributes(task.session_id, task.task_id),
+            "tandem.attempt": bus_ctx.attempt,
+            "tandem.tier": task.tier,
+            "tandem.profile": task.profile or "",
         }
-        with _tracer.start_as_current_span(
-            "thinker.task", context=extract(task.trace), attributes=attributes
+        with (
+            session_scope(task.session_id),
+            _tracer.start_as_current_span(
+                "thinker.task", context=task_context(task.trace), attributes=attributes
+            ),
         ):
             try:
                 profile = self.catalog.for_task(task) if self.catalog is not None else None
@@ -160,7 +164,8 @@ class _ToolRunner:
             profile=self._profile,
         )
         started = time.monotonic()
-        with _tracer.start_as_current_span("thinker.tool", attributes={"tool": name}):
+        attributes = {**task_attributes(task.session_id, task.task_id), "tandem.tool": name}
+        with _tracer.start_as_current_span("thinker.tool", attributes=attributes):
             result = await invoke(tool, ctx, arguments)
         self._guard.heard(result.content, did_something=tool.side_effects and not result.is_error)
         outcome = "error" if result.is_error else "ok"

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -17,6 +18,8 @@ from shared.bus._patience import Wait
 from shared.bus._writer import EventWriter
 from shared.bus.handler import TaskContext, TaskFailed, TaskHandler, TaskOutcome
 from shared.errors import WireFormatError
+from shared.log import session_scope
+from shared.tracing import extract, inject_current, task_attributes, tracer
 from shared.wire import (
     CancelledEvent,
     ErrorEvent,
@@ -33,6 +36,7 @@ from shared.wire import (
 )
 
 log = logging.getLogger(__name__)
+_tracer = tracer("tandem.bus")
 
 
 @dataclass
@@ -171,7 +175,41 @@ async def _serve(
     stats: WorkerStats,
     wait: Wait,
 ) -> None:
-    """Pick up, run and answer a decoded task."""
+    """Pick up, run and answer a decoded task, in the trace the task carries (``bus.pickup``)."""
+    attributes: dict[str, str | int] = {
+        **task_attributes(task.session_id, task.task_id),
+        "tandem.attempt": run.attempt,
+    }
+    with (
+        session_scope(task.session_id),  # the task's log lines name its call
+        _tracer.start_as_current_span(
+            "bus.pickup",
+            context=extract(task.trace),
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+        ),
+    ):
+        await _serve_traced(
+            run,
+            task,
+            writer=writer,
+            handler=handler,
+            worker_name=worker_name,
+            stats=stats,
+            wait=wait,
+        )
+
+
+async def _serve_traced(
+    run: TaskRun,
+    task: TaskRequest,
+    *,
+    writer: EventWriter,
+    handler: TaskHandler,
+    worker_name: str,
+    stats: WorkerStats,
+    wait: Wait,
+) -> None:
     started = run.event(StartedEvent, worker=worker_name)
     verdict, detail = await wait(
         lambda: writer.pickup(task, run.entry_id, started, expired=now_ms() >= task.deadline_ms)
@@ -191,9 +229,15 @@ async def _serve(
             return
         event = outcome
     run.finishing = True
-    # the answer is kept until Redis takes it; the run's lease is renewed meanwhile
-    if await wait(lambda: writer.finish(event, run.entry_id)):
-        stats.answered[event.type] += 1
+    attributes = {**task_attributes(task.session_id, task.task_id), "tandem.event": event.type}
+    with _tracer.start_as_current_span(
+        "bus.publish", kind=SpanKind.PRODUCER, attributes=attributes
+    ):
+        # the responder continues the trace from here (its answer span is this one's child)
+        event = event.model_copy(update={"trace": inject_current()})
+        # the answer is kept until Redis takes it; the run's lease is renewed meanwhile
+        if await wait(lambda: writer.finish(event, run.entry_id)):
+            stats.answered[event.type] += 1
 
 
 async def _set_aside(
