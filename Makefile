@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings bench-guardrails bench-session bench-voicemail clean
+.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings bench-guardrails bench-session bench-voicemail bench-pool bench-crash clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -80,6 +80,14 @@ bench-session: $(STAMP)
 ## bench-voicemail: answering-machine detection on a labelled set: precision, recall, time (~5 s)
 bench-voicemail: $(STAMP)
 	$(BIN)/python -m bench.voicemail
+
+## bench-pool: tasks/s 1, 2 and 4 thinker processes sustain on one Redis, with pickup p99 (~4 min)
+bench-pool: $(STAMP)
+	$(BIN)/python -m bench.thinker_pool
+
+## bench-crash: SIGKILL one of 2 thinkers with 200 tasks in flight: time until all are answered, once (~5 min)
+bench-crash: $(STAMP)
+	$(BIN)/python -m bench.thinker_pool --crash
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
