@@ -27,7 +27,7 @@ from tests.conftest import (
     running_worker,
     worker_pid,
 )
-from tests.fakes.scripted_worker import ScriptedHandler, runs_key
+from tests.fakes.scripted_worker import ScriptedHandler, meet_key, runs_key
 
 
 def make_task(request: str, timeout_s: float = 60) -> TaskRequest:
@@ -67,6 +67,31 @@ async def test_sigkill_mid_task_still_gives_exactly_one_terminal_event(
     assert worker_pid(events[0].worker) != victim.pid
     everything = await all_events(bus.session("call-1"), settle_s=1.5)
     assert [e.final for e in everything].count(True) == 1
+
+
+async def test_a_dead_workers_tasks_are_taken_over_together(
+    redis: Redis, bus: ResponderBus, worker_processes: WorkerProcesses
+) -> None:
+    """A worker dies holding several tasks: the survivor runs them at once (each of the five
+    waits until all five run, so one after another would never finish), each once more."""
+    victim = worker_processes.spawn()
+    link = bus.session("call-1")
+    tasks = [make_task("meet 5 orphans") for _ in range(5)]
+    for task in tasks:
+        await link.submit(task)
+    events: list[Event] = []
+    async with asyncio.timeout(PATIENCE_S):
+        while sum(isinstance(e, StartedEvent) for e in events) < len(tasks):
+            events.extend(await link.read())  # every task started on the victim
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    worker_processes.spawn()
+    async with asyncio.timeout(PATIENCE_S):
+        while sum(e.final for e in events) < len(tasks):
+            events.extend(await link.read())
+    finals = [(e.task_id, e.type, e.attempt) for e in events if e.final]
+    assert sorted(finals) == sorted((t.task_id, "result", 2) for t in tasks)
+    assert await redis.get(meet_key("orphans")) == str(len(tasks))
 
 
 async def test_task_three_times_longer_than_the_lease_runs_once(

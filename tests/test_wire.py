@@ -175,6 +175,8 @@ def test_ids_are_found_even_when_another_field_is_not_utf8() -> None:
 
 
 field_text = st.one_of(st.text(max_size=40), st.binary(max_size=40))
+
+
 def _containers_of(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """Lists and objects of ``inner`` (a named function: Hypothesis reads a lambda's source to
     check it recurses, and that reading sometimes fails, warning that it does not)."""

@@ -6,9 +6,10 @@ One :class:`TaskWorker` per process runs up to ``concurrency`` tasks at once. Se
 * intake: ``XREADGROUP ... COUNT <free slots> BLOCK`` on the task stream;
 * leases: every ``lease/4`` the worker re-claims its in-flight entries (``XCLAIM ... JUSTID``,
   which resets their idle time without counting a delivery) and re-checks cancel markers;
-* sweep: ``XAUTOCLAIM`` takes over entries idle for a whole lease (their worker died), one at a
-  time (quarantine: a redelivery may be the task that killed its last worker), and dead-letters
-  those delivered more than ``max_deliveries`` times;
+* sweep: ``XAUTOCLAIM`` takes over entries idle for a whole lease (their worker died), as many
+  at once as there are free slots, but an entry that outlived two workers alone (quarantine: it
+  may be the task that killed them), and dead-letters those delivered more than
+  ``max_deliveries`` times;
 * control: cancel requests arrive on a broadcast stream and stop the matching running task.
 
 Each task gets exactly one terminal event (enforced in Redis, see ``_scripts.FINISH``); an entry is
@@ -50,6 +51,11 @@ from shared.wire import CancelRequest, TaskRequest, decode_command
 
 log = logging.getLogger(__name__)
 
+SUSPECT_DELIVERIES = 3
+"""A reclaimed entry delivered this many times has outlived two workers: it may be what killed
+them, so it runs alone (no other reclaimed entry alongside) until it ends. Entries delivered
+fewer times (one worker died holding them, the common crash) are taken over together, so a
+crash costs about one lease plus one task's time, not one task's time per orphan."""
 _PRUNE_EVERY_S = 300.0
 _PRUNE_IDLE_MS = 3_600_000
 
@@ -316,7 +322,8 @@ class TaskWorker:
             return
         self.stats.reclaimed += 1
         log.info("reclaimed a task", extra={"entry_id": entry_id, "attempt": deliveries})
-        self._quarantined = entry_id
+        if deliveries >= SUSPECT_DELIVERIES:
+            self._quarantined = entry_id
         self._start(entry_id, fields, attempt=deliveries)
 
     async def _prune_consumers(self) -> None:

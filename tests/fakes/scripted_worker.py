@@ -8,7 +8,8 @@ processes.
 Instructions: ``echo TEXT`` | ``sleep S`` | ``sleep-first S`` (sleeps on attempt 1 only) |
 ``progress N`` | ``fail`` | ``boom`` | ``huge`` (an answer too large for the wire) |
 ``nothing`` (returns None) | ``crash`` (kills the whole process) | ``book-then-crash REF`` and
-``book-then-fail REF`` (record "Booked REF" as done, then crash or fail).
+``book-then-fail REF`` (record "Booked REF" as done, then crash or fail) | ``meet N NAME``
+(sleeps on attempt 1; on a redelivery, waits until N redeliveries named NAME run at once).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from shared.redis_client import connect
 def runs_key(task_id: str) -> str:
     """Where the number of handler calls for ``task_id`` is counted."""
     return f"test:runs:{task_id}"
+
+
+def meet_key(name: str) -> str:
+    """Where the redeliveries of ``meet N NAME`` tasks running at once are counted."""
+    return f"test:meet:{name}"
 
 
 class ScriptedHandler:
@@ -61,6 +67,15 @@ class ScriptedHandler:
                 raise RuntimeError("secret internal detail")
             if verb == "huge":
                 return TaskOutcome(text="ok", data={"blob": "x" * 70_000})
+            if verb == "meet":
+                if ctx.attempt == 1:
+                    await asyncio.sleep(3600)
+                count, name = arg.split()
+                if await self.redis.incr(meet_key(name)) == int(count):  # the last to arrive
+                    await self.redis.rpush(f"{meet_key(name)}:go", *["go"] * int(count))
+                while not await self.redis.blpop([f"{meet_key(name)}:go"], timeout=1):
+                    pass  # until all have arrived (1 s blocks: under the client's socket timeout)
+                return TaskOutcome(text=f"met on attempt {ctx.attempt}")
             if verb == "nothing":
                 return None  # type: ignore[return-value]
             if verb == "crash":
