@@ -189,11 +189,16 @@ def _settings(selector: str | None, *, demo: bool, livekit: bool) -> tuple[Setti
     """The command's settings and profile, or one line naming what is missing or wrong. A
     ``demo`` command (dev, console, connect) may fall back to the demo profile and the offline
     speech profile, saying so; ``start`` never does."""
-    from responder.models import resolve_speech_mode
+    from responder.metrics_dir import use_multiprocess_metrics
     from shared.cli import settings_or_exit
     from shared.errors import ConfigError
 
     settings = settings_or_exit(sections=("bus", "tools", "responder", "session", "sip"))
+    if settings.responder.metrics_port:
+        # before LiveKit is first imported (below), so the worker's own series are merged too
+        use_multiprocess_metrics()
+    from responder.models import resolve_speech_mode
+
     if livekit:
         missing = [name for name, value in _livekit_values(settings) if not value]
         if missing:

@@ -17,15 +17,12 @@ tandem's health endpoint (``GET /`` and ``/worker``, :mod:`responder.health`) is
 from __future__ import annotations
 
 import asyncio
-import atexit
 import errno
 import functools
 import logging
 import os
 import re
-import shutil
 import socket
-import tempfile
 import time
 import uuid
 from typing import Any
@@ -36,6 +33,7 @@ from livekit.agents import AgentServer, JobContext, JobProcess, room_io
 from responder.assembly import ProcessModels, assemble_call, discover_tools, load_process_models
 from responder.call import Call
 from responder.health import HealthServer, WorkerHealth
+from responder.metrics_dir import use_multiprocess_metrics
 from responder.process_metrics import JobProcessSampler, forget_closed_processes
 from responder.session.budget import BudgetPolicy
 from responder.session.control import call_guardrails
@@ -244,14 +242,14 @@ def build_server(settings: Settings, profile: Profile | None = None) -> TandemSe
     discover_tools(settings, profile)  # a broken plugin or a missing tool stops it here
     BudgetPolicy.for_call(settings, profile)  # so does a budget override the profile refuses
     call_guardrails(settings, profile)  # and a guardrail classifier that cannot be loaded
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or _private_metrics_dir()
+    metrics_dir = use_multiprocess_metrics() if r.metrics_port else None
     server = TandemServer(
         settings,
         setup_fnc=functools.partial(prewarm, settings, profile),
         host="127.0.0.1",  # LiveKit's own health server; tandem's is on http_port
         port=0,
         prometheus_port=r.metrics_port or None,
-        prometheus_multiproc_dir=metrics_dir if r.metrics_port else None,
+        prometheus_multiproc_dir=metrics_dir,
         drain_timeout=int(r.drain_s),
         initialize_process_timeout=PROCESS_INIT_TIMEOUT_S,
         ws_url=settings.livekit_url,
@@ -260,12 +258,6 @@ def build_server(settings: Settings, profile: Profile | None = None) -> TandemSe
     )
     server.rtc_session(entrypoint, agent_name=r.agent_name)
     return server
-
-
-def _private_metrics_dir() -> str:
-    path = tempfile.mkdtemp(prefix="tandem-metrics-")
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
 
 
 def _session_id(job_id: str) -> str:

@@ -101,6 +101,8 @@ async def test_a_simulated_job_runs_the_call_in_a_job_process_and_drains_on_sigt
                     scrape.text
                 )
                 assert "tandem_build_info{" in scrape.text
+                # and the worker's own process's: LiveKit's count of its running jobs
+                assert re.search(r"^lk_agents_active_job_count\{[^}]*\} 1\.0$", scrape.text, re.M)
 
                 status = await worker.stop()
                 assert status == 0, worker.text()

@@ -93,6 +93,13 @@ async def test_start_registers_initialises_its_job_processes_and_is_healthy(
             assert len(worker.find("registered worker")) == 1
             assert all({"ts", "level", "logger", "message"} <= set(line) for line in worker.lines)
             assert SECRET not in output
+            # the worker process's own series (LiveKit's) are in the merged scrape, not only
+            # its job processes'
+            metrics = int(env["TANDEM_RESPONDER_METRICS_PORT"])
+            scrape = await http_get(f"http://127.0.0.1:{metrics}/metrics")
+            assert scrape is not None
+            assert "lk_agents_proc_initialize_duration_seconds_count{" in scrape.text
+            assert "lk_agents_child_process_count{" in scrape.text
             assert await worker.stop() == 0
 
 

@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
-from responder.runner import serve
-from responder.worker import TandemServer, build_server
+from responder.metrics_dir import use_multiprocess_metrics
 from shared.cli import settings_or_exit
+
+if TYPE_CHECKING:
+    from responder.worker import TandemServer
 
 
 def main(room: str) -> None:
     """Run the worker and one simulated job in ``room`` until SIGTERM."""
     settings = settings_or_exit(sections=("bus", "tools", "responder"))
+    if settings.responder.metrics_port:
+        use_multiprocess_metrics()  # as `tandem responder start` does, before LiveKit's import
+    from responder.runner import serve
+    from responder.worker import build_server
+
     server = build_server(settings)
 
     async def one_job(started: TandemServer) -> None:
