@@ -246,7 +246,11 @@ def build_server(settings: Settings, profile: Profile | None = None) -> TandemSe
     server = TandemServer(
         settings,
         setup_fnc=functools.partial(prewarm, settings, profile),
-        host="127.0.0.1",  # LiveKit's own health server; tandem's is on http_port
+        # LiveKit serves its Prometheus endpoint (metrics_port) on this host, so it is every
+        # interface: on loopback a Prometheus in another pod or machine could not scrape it.
+        # LiveKit's own health server binds it too, on a free port nobody probes (port=0):
+        # tandem's health endpoint is on http_port.
+        host="0.0.0.0",  # noqa: S104
         port=0,
         prometheus_port=r.metrics_port or None,
         prometheus_multiproc_dir=metrics_dir,

@@ -57,6 +57,19 @@ async def worker_summary(port: int) -> dict[str, Any]:
     return {} if response is None else dict(response.json())
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (hex, as the kernel lists them) of TCP sockets listening on ``port``
+    on this machine (Linux: ``/proc/net/tcp`` and ``tcp6``)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
 async def until_summary(worker: LoggedProcess, port: int, key: str) -> dict[str, Any]:
     summary: dict[str, Any] = {}
 
@@ -100,6 +113,10 @@ async def test_start_registers_initialises_its_job_processes_and_is_healthy(
             assert scrape is not None
             assert "lk_agents_proc_initialize_duration_seconds_count{" in scrape.text
             assert "lk_agents_child_process_count{" in scrape.text
+            # both ports answer on every interface, not loopback only: Prometheus and probes
+            # reach the worker from another machine, pod or container
+            for port in (health, metrics):
+                assert listening_addresses(port) & {"00000000", "0" * 32}, port
             assert await worker.stop() == 0
 
 
