@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# tandem: one image for both roles. The role is the command:
+# tandem: one image for both roles. The role is the command (the responder by default):
 #   docker run tandem:0.1.0 responder start     # the LiveKit worker callers talk to
 #   docker run tandem:0.1.0 thinker             # a thinker (run as many as the load needs)
 # Build: `docker build -t tandem:0.1.0 .` (production), or
@@ -54,7 +54,10 @@ EXPOSE 8081 9101 8082
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "/usr/local/lib/tandem/healthcheck.py"]
 ENTRYPOINT ["tandem"]
-CMD ["--help"]
+# Without a command the image is the responder, the role a platform that runs the image as it is
+# expects (LiveKit Cloud's `lk agent create`/`deploy` builds this file and runs its default
+# command); a thinker is `docker run IMAGE thinker`. compose, k8s and systemd name the role.
+CMD ["responder", "start"]
 
 # --- demo: the runtime plus the offline demo stack (`tandem demo`, TANDEM_RESPONDER_MODE=offline)
 FROM base AS demo

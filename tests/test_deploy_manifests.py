@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import re
 import shlex
@@ -336,6 +337,29 @@ def test_compose_probes_what_each_process_serves() -> None:
         assert path in served(role, environment(service)).get(port, set()), name
         health = {"responder": "/", "thinker": "/healthz"}[role]
         assert path == health, f"{name}: probes {path}, not the health endpoint"
+
+
+def test_compose_s_sip_service_reaches_the_stack_s_livekit_through_redis() -> None:
+    """LiveKit's SIP service and livekit-server meet through Redis, and the SIP service connects
+    to the stack's LiveKit with its dev keys; inbound calls then go to the agent the example
+    dispatch rule names, which is the responder's."""
+    services = COMPOSE["services"]
+    sip = services["sip"]
+    assert sip["profiles"] == ["sip"]  # optional: a plain `up` does not start it
+    config = yaml.safe_load(sip["environment"]["SIP_CONFIG_BODY"])
+    livekit_command = services["livekit"]["command"]
+    redis_host = livekit_command[livekit_command.index("--redis-host") + 1]
+    assert config["redis"]["address"] == redis_host == "redis:6379"
+    assert config["ws_url"] == environment(services["responder"])["LIVEKIT_URL"]
+    assert (config["api_key"], config["api_secret"]) == ("devkey", "secret")
+    published = {str(port).split(":", 1)[1] for port in sip["ports"]}
+    assert {f"{config['sip_port']}/udp", f"{config['rtp_port']}/udp"} <= published
+
+    rule = json.loads((DEPLOY / "sip" / "dispatch-rule.json").read_text())
+    (agent,) = rule["dispatch_rule"]["room_config"]["agents"]
+    responder = environment(services["responder"])
+    name = responder.get("TANDEM_RESPONDER_AGENT_NAME", ResponderSettings().agent_name)
+    assert agent["agent_name"] == name
 
 
 def test_compose_gives_each_role_longer_than_its_drain() -> None:
