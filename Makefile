@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings bench-guardrails bench-session bench-voicemail bench-pool bench-crash clean
+.PHONY: demo eval test lint typecheck unit check-wheel bench bench-thinker bench-responder bench-worker bench-stt bench-interruptions bench-phrasings bench-guardrails bench-session bench-voicemail bench-pool bench-crash bench-capacity clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tandem needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -88,6 +88,10 @@ bench-pool: $(STAMP)
 ## bench-crash: SIGKILL one of 2 thinkers with 200 tasks in flight: time until all are answered, once (~5 min)
 bench-crash: $(STAMP)
 	$(BIN)/python -m bench.thinker_pool --crash
+
+## bench-capacity: concurrent calls one responder holds, process vs thread executor, past the knee (~11 min)
+bench-capacity: $(STAMP)
+	$(BIN)/python -m bench.responder_capacity
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

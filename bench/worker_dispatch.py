@@ -87,6 +87,14 @@ def summary_ms(values: list[float]) -> dict[str, float]:
 
 def memory_mb(pid: int) -> tuple[float, float]:
     """Resident and private (USS) memory of ``pid`` in MiB (zeros if it is gone)."""
+    memory = smaps_mb(pid)
+    return memory["rss"], memory["uss"]
+
+
+def smaps_mb(pid: int) -> dict[str, float]:
+    """``rss``, ``pss`` (resident, shared pages divided among the processes sharing them: summed
+    over processes, what they take together) and ``uss`` (private) memory of ``pid`` in MiB,
+    from Linux's ``smaps_rollup`` (zeros if it is gone)."""
     fields: dict[str, int] = {}
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -94,9 +102,13 @@ def memory_mb(pid: int) -> tuple[float, float]:
             if value.strip().endswith("kB"):
                 fields[name] = int(value.split()[0])
     except OSError:
-        return 0.0, 0.0
+        return {"rss": 0.0, "pss": 0.0, "uss": 0.0}
     private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
-    return fields.get("Rss", 0) / 1024, private / 1024
+    return {
+        "rss": fields.get("Rss", 0) / 1024,
+        "pss": fields.get("Pss", 0) / 1024,
+        "uss": private / 1024,
+    }
 
 
 async def bench(jobs: int, offline: bool, gap_s: float) -> dict[str, Any]:

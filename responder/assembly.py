@@ -26,7 +26,6 @@ import httpx
 from livekit.agents import vad
 from livekit.agents.voice import io
 from livekit.plugins import silero  # noqa: F401  (LiveKit plugins register on the main thread)
-from prometheus_client import CollectorRegistry
 
 from responder.call import Call
 from responder.metrics import ResponderMetrics
@@ -66,17 +65,17 @@ class ProcessModels:
 
 
 def load_process_models(
-    settings: Settings, profile: Profile, registry: CollectorRegistry | None = None
+    settings: Settings, profile: Profile, metrics: ResponderMetrics | None = None
 ) -> ProcessModels:
-    """Load the VAD (and in offline mode Whisper and the hibari voice), discover the tools and
-    create the process's metric series in ``registry`` (a private one when None), for calls of
-    ``profile``. Blocking, about a second offline: call it at start-up, never during a call."""
+    """Load the VAD (and in offline mode Whisper and the hibari voice) and discover the tools,
+    for calls of ``profile`` that record into ``metrics`` (a private set of series when None).
+    Blocking, about a second offline: call it at start-up, never during a call."""
     offline = load_offline_speech() if settings.responder.mode == "offline" else None
     return ProcessModels(
         profile,
         profile_vad(settings),
         offline,
-        ResponderMetrics(registry),
+        metrics if metrics is not None else ResponderMetrics(),
         discover_tools(settings, profile),
         httpx.AsyncClient(timeout=httpx.Timeout(5.0)),
     )

@@ -73,6 +73,13 @@ class ResponderMetrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "tandem_responder_event_loop_lag_seconds",
+            "How late a call's event loop woke for a timer due every 100 ms (CPU short or the "
+            "loop blocked: audio frames and turn handling are late by as much).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
         self.respoken = Counter(
             "tandem_responder_respoken", "Utterances re-spoken after a barge-in.", registry=r
         )

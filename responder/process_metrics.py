@@ -70,10 +70,13 @@ class JobProcessSampler:
 def forget_closed_processes(pool: Any, metrics_dir: str) -> None:
     """When a job process of LiveKit's ``pool`` closes (ended, crashed or killed), delete its
     live-gauge files in ``metrics_dir``: its memory, CPU and open calls leave the scrape.
-    Counters and histograms stay (they are totals)."""
+    Counters and histograms stay (they are totals). A thread executor closing is ignored: its
+    calls ran in the worker's own process, whose files stay."""
 
     def closed(proc: Any) -> None:
-        if proc.pid is not None:
-            mark_process_dead(proc.pid, metrics_dir)  # type: ignore[no-untyped-call]
+        # a thread executor has no pid: its calls ran in the worker process, which lives on
+        pid = getattr(proc, "pid", None)
+        if pid is not None:
+            mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
 
     pool.on("process_closed", closed)

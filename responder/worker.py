@@ -2,7 +2,8 @@
 
 One server process registers with LiveKit (Cloud or self-hosted, through ``LIVEKIT_URL``,
 ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``) under the configured ``agent_name``; LiveKit runs
-each call in a job process from its pool (processes started by ``forkserver``). The entry point
+each call in a job process from its pool (processes started by ``forkserver``), or with
+``TANDEM_RESPONDER_JOB_EXECUTOR=thread`` in a thread of the worker process. The entry point
 and the prewarm function are module-level functions, as the pool requires: it pickles them for
 every job process. Prewarm (:func:`prewarm`) runs once per job process with the settings the
 worker was built with and loads the models every call of the process shares; the entry point
@@ -23,16 +24,19 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 import uuid
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import AgentServer, JobContext, JobProcess, room_io
+from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, room_io
 
 from responder.assembly import ProcessModels, assemble_call, discover_tools, load_process_models
 from responder.call import Call
 from responder.health import HealthServer, WorkerHealth
+from responder.loop_lag import LoopLagProbe
+from responder.metrics import ResponderMetrics
 from responder.metrics_dir import use_multiprocess_metrics
 from responder.process_metrics import JobProcessSampler, forget_closed_processes
 from responder.session.budget import BudgetPolicy
@@ -57,17 +61,37 @@ PROCESS_INIT_TIMEOUT_S = 60.0
 
 
 def prewarm(settings: Settings, profile: Profile, proc: JobProcess) -> None:
-    """Once per job process: keep the worker's settings and load what every call of this
-    process shares for ``profile`` (the VAD; offline, Whisper and the hibari voice; the tools)
-    and its metric series; tracing and log ids as the ``OTEL_*`` variables ask
-    (:mod:`responder.telemetry`)."""
-    from prometheus_client import REGISTRY
-
-    trace_job_process()
+    """Once per job executor: keep the worker's settings and load what every call of it shares
+    for ``profile`` (the VAD; offline, Whisper and the hibari voice; the tools), recording into
+    the OS process's metric series (:func:`process_metrics`). A process executor is a job
+    process; a thread executor (``TANDEM_RESPONDER_JOB_EXECUTOR=thread``) is a thread of the
+    worker process with its own event loop, so it gets its own VAD and HTTP client (both are
+    used from one event loop) and shares the process's series."""
     proc.userdata[_SETTINGS] = settings
-    models = proc.userdata[_MODELS] = load_process_models(settings, profile, REGISTRY)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # someone scrapes the job processes
-        JobProcessSampler(models.metrics).start()
+    proc.userdata[_MODELS] = load_process_models(settings, profile, process_metrics())
+
+
+_process_lock = threading.Lock()
+_process_metrics: ResponderMetrics | None = None
+
+
+def process_metrics() -> ResponderMetrics:
+    """This OS process's metric series (on prometheus_client's default registry), set up by the
+    first job executor that asks, with what goes with them once per process: tracing and log ids
+    as the ``OTEL_*`` variables ask (:mod:`responder.telemetry`), and the sampler of the
+    process's memory and CPU when someone scrapes the job processes. Once per process, not per
+    executor: series registered twice on one registry are an error, and the thread executors
+    of one worker share its process."""
+    global _process_metrics
+    with _process_lock:
+        if _process_metrics is None:
+            from prometheus_client import REGISTRY
+
+            trace_job_process()
+            _process_metrics = ResponderMetrics(REGISTRY)
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # someone scrapes the job processes
+                JobProcessSampler(_process_metrics).start()
+        return _process_metrics
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -109,6 +133,9 @@ async def _start_call(ctx: JobContext, models: ProcessModels) -> None:
         settings, models, session_id=session_id, dispatch=dispatch, phone=phone
     )
     ctx.add_shutdown_callback(lambda: call.aclose("job shutdown"))
+    lag = LoopLagProbe(models.metrics.loop_lag)
+    lag.start()
+    ctx.add_shutdown_callback(lag.aclose)
     switchboard = phone.switchboard if phone is not None else None
     if switchboard is not None:
         ctx.add_shutdown_callback(lambda: hang_up_after(call, switchboard))
@@ -255,6 +282,7 @@ def build_server(settings: Settings, profile: Profile | None = None) -> TandemSe
         prometheus_port=r.metrics_port or None,
         prometheus_multiproc_dir=metrics_dir,
         drain_timeout=int(r.drain_s),
+        job_executor_type=JobExecutorType(r.job_executor),
         initialize_process_timeout=PROCESS_INIT_TIMEOUT_S,
         ws_url=settings.livekit_url,
         api_key=_secret(settings.livekit_api_key),

@@ -228,6 +228,12 @@ class ResponderSettings(BaseSettings):
     drain_s: float = Field(
         600.0, ge=0, le=7200, description="Grace for live calls on SIGTERM before exit."
     )
+    job_executor: Literal["process", "thread"] = Field(
+        "process",
+        description="Where LiveKit runs each call: 'process', a job process of its pool (a crash "
+        "or a stalled event loop stays in one call); 'thread', a thread of the worker process "
+        "(less memory per call; all calls share one interpreter and its GIL).",
+    )
 
     @model_validator(mode="after")
     def _patience_within_deadline(self) -> ResponderSettings:

@@ -303,6 +303,38 @@ async def test_server_vad_detects_a_turn_transcribes_it_and_answers() -> None:
         assert session.chat_ctx.items[0].text_content == "What time do you open?"  # type: ignore[union-attr]
 
 
+async def test_a_server_side_user_turn_is_heard_without_audio_and_answered() -> None:
+    script = Script(policy=by_user_text({"open": Reply(Say("We open at noon."))}))
+    async with FakeRealtime(script) as server, realtime_session(server) as session:
+        events = Events(
+            session,
+            "input_speech_started",
+            "input_speech_stopped",
+            "input_audio_transcription_completed",
+            "generation_created",
+        )
+        await server.wait_until(lambda: bool(server.events("session.update")))
+        await server.user_turn("What time do you open?")
+
+        await events.next("input_speech_started")
+        await events.next("input_speech_stopped")
+        transcripts: list[llm.InputTranscriptionCompleted] = []
+        while not transcripts or not transcripts[-1].is_final:
+            transcripts.append(await events.next("input_audio_transcription_completed"))
+        assert transcripts[-1].transcript == "What time do you open?"
+        generation: llm.GenerationCreatedEvent = await events.next("generation_created")
+        assert (await collect(generation)).text == "We open at noon."
+
+        assert not server.events("input_audio_buffer.append")
+        (response,) = server.responses
+        assert response.trigger == "user_turn"
+        assert response.request.user_text == "What time do you open?"
+        assert [(item.role, item.text) for item in server.conversation] == [
+            ("user", "What time do you open?"),
+            ("assistant", "We open at noon."),
+        ]
+
+
 async def test_user_speech_interrupts_a_streaming_response() -> None:
     script = Script(
         hears=["Tell me a story.", "Stop, please."],

@@ -42,6 +42,25 @@ def model_policy(request: ReplyRequest) -> Reply | None:
     return Reply(Say("Of course."))
 
 
+def responder_env(
+    env: dict[str, str], fake: FakeRealtime, health: int, metrics: int, **extra: str
+) -> dict[str, str]:
+    """The worker's environment: ``env`` (Redis, bus prefix, profile), the fake Realtime server,
+    server turn detection, the health and metrics ports, a 2 s drain, and ``extra``."""
+    return (
+        env
+        | {
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_BASE_URL": fake.base_url,
+            "TANDEM_RESPONDER_TURN_DETECTION": "server",
+            "TANDEM_RESPONDER_HTTP_PORT": str(health),
+            "TANDEM_RESPONDER_METRICS_PORT": str(metrics),
+            "TANDEM_RESPONDER_DRAIN_S": "2",
+        }
+        | extra
+    )
+
+
 def _session_tools(session: dict[str, Any]) -> set[str]:
     return {tool.get("name") for tool in session.get("tools", [])}
 
@@ -56,14 +75,7 @@ async def test_a_simulated_job_runs_the_call_in_a_job_process_and_drains_on_sigt
     )
     thinker = ThinkerProcess(redis_server.url, tmp_path / "thinker.log", env=env)
     async with FakeRealtime(Script(policy=model_policy), strict=False) as fake:
-        worker_env = env | {
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_BASE_URL": fake.base_url,
-            "TANDEM_RESPONDER_TURN_DETECTION": "server",
-            "TANDEM_RESPONDER_HTTP_PORT": str(health),
-            "TANDEM_RESPONDER_METRICS_PORT": str(metrics),
-            "TANDEM_RESPONDER_DRAIN_S": "2",
-        }
+        worker_env = responder_env(env, fake, health, metrics)
         args = [sys.executable, "-m", "tests.fakes.simulated_job", "room-7"]
         await asyncio.to_thread(thinker.start)
         try:
@@ -113,6 +125,56 @@ async def test_a_simulated_job_runs_the_call_in_a_job_process_and_drains_on_sigt
                 assert [int(record["pid"]) for record in ended] == [job_pid]
                 assert not pid_alive(job_pid)
                 assert "non-zero exit code" not in worker.text()
+                assert "Traceback" not in worker.text()
+        finally:
+            await asyncio.to_thread(thinker.stop)
+
+
+async def test_with_the_thread_executor_calls_run_in_the_worker_process_and_share_its_series(
+    tmp_path: Path, redis_server: EmbeddedRedis
+) -> None:
+    """``TANDEM_RESPONDER_JOB_EXECUTOR=thread``: two calls in job threads of the worker process
+    (each prewarmed, with one set of metric series for the process: registering them twice
+    would fail the second prewarm), both delegating through the thinker, both ended cleanly on
+    SIGTERM."""
+    prefix = f"thr{uuid.uuid4().hex[:8]}"
+    health, metrics = free_port(), free_port()
+    env = clean_env(
+        REDIS_URL=redis_server.url, TANDEM_BUS_PREFIX=prefix, TANDEM_PROFILE="restaurant"
+    )
+    thinker = ThinkerProcess(redis_server.url, tmp_path / "thinker.log", env=env)
+    async with FakeRealtime(Script(policy=model_policy), strict=False) as fake:
+        worker_env = responder_env(
+            env, fake, health, metrics, TANDEM_RESPONDER_JOB_EXECUTOR="thread"
+        )
+        args = [sys.executable, "-m", "tests.fakes.simulated_job", "room-a", "room-b"]
+        await asyncio.to_thread(thinker.start)
+        try:
+            with logged_process(args, worker_env, tmp_path) as worker:
+                await worker.until_logged("call started", limit_s=120)
+
+                def both_answered() -> bool:
+                    spoken = [" ".join(r.said) for r in fake.responses]
+                    return len(fake.connections) == 2 and sum("Friday" in s for s in spoken) == 2
+
+                await fake.wait_until(both_answered, limit_s=90)
+                starting = worker.find("call starting")
+                assert [int(record["pid"]) for record in starting] == [worker.pid] * 2
+
+                scrape = await http_get(f"http://127.0.0.1:{metrics}/metrics")
+                assert scrape is not None
+                lines = scrape.text.splitlines()
+                assert 'tandem_responder_tasks_total{outcome="answered"} 2.0' in lines
+                assert "tandem_responder_calls_active 2.0" in lines
+                memory = [line for line in lines if "job_resident_memory_bytes{" in line]
+                assert [line.split("}")[0] for line in memory] == [
+                    f'tandem_responder_job_resident_memory_bytes{{pid="{worker.pid}"'
+                ]
+
+                status = await worker.stop()
+                assert status == 0, worker.text()
+                assert len(worker.find("call ended")) == 2
+                assert "Duplicated timeseries" not in worker.text()
                 assert "Traceback" not in worker.text()
         finally:
             await asyncio.to_thread(thinker.stop)

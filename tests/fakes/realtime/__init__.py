@@ -27,11 +27,15 @@ What it does:
   (the next string of ``script.hears``) and, unless ``create_response`` is false, a response.
   Speech starting while a response streams cancels it (``status_details.reason ==
   "turn_detected"``) unless ``interrupt_response`` is false.
+- Server-side turns without audio: :meth:`FakeRealtime.user_turn` sends what the server VAD
+  sends after a caller spoke (``speech_started``/``stopped``, the user item heard as the given
+  text, its transcription, a response), for clients whose caller audio cannot reach it.
 - Client turns: ``input_audio_buffer.commit`` (a user item, transcribed, no response) and
   ``response.create``, whose ``metadata`` is echoed in ``response.created``/``response.done``.
 - A reply streams ``response.output_item.added``, ``conversation.item.added``,
   ``content_part.added``, interleaved ``output_audio_transcript.delta``/``output_audio.delta``
-  (a tone, ``chunk_ms`` per delta, ``stream_speed`` x real time), the done events and
+  (a tone, ``chunk_ms`` per delta, ``stream_speed`` x real time, paced from the first delta
+  so ``stream_speed=1`` streams in real time; lateness in ``audio_late_s``), the done events and
   ``response.done`` with usage; a :class:`Call` goes out as a function_call item with one
   arguments delta. ``response.cancel`` stops it (``status == "cancelled"``).
 - Anything unscripted (no transcript left, a policy returning ``None``, an unknown client

@@ -230,7 +230,29 @@ class Connection(ConversationItems):
         self.speech_item_id = None
         await self.send(wire.event("input_audio_buffer.cleared"))
 
-    async def _commit_turn(self, *, auto_response: bool) -> None:
+    async def user_turn(self, text: str) -> None:
+        """A caller turn the server detects without audio: ``speech_started`` (cancelling an
+        active response, as speech would), ``speech_stopped``, the committed user item heard as
+        ``text`` and, as turn detection's ``create_response`` allows, a response: what the
+        server VAD sends after a caller spoke, for callers whose audio cannot reach the session.
+        """
+        td = self.turn_detection
+        position = self.vad.position_ms
+        self.speech_item_id = item_id = wire.new_id("item")
+        await self.send(
+            wire.event(
+                "input_audio_buffer.speech_started", audio_start_ms=position, item_id=item_id
+            )
+        )
+        if self.active is not None and (td is None or td.get("interrupt_response") is not False):
+            await self.cancel_active("turn_detected")
+        await self.send(
+            wire.event("input_audio_buffer.speech_stopped", audio_end_ms=position, item_id=item_id)
+        )
+        auto_response = td is not None and td.get("create_response") is not False
+        await self._commit_turn(auto_response=auto_response, heard=text)
+
+    async def _commit_turn(self, *, auto_response: bool, heard: str | None = None) -> None:
         item_id = self.speech_item_id or wire.new_id("item")
         self.speech_item_id = None
         self.input_buffer.clear()
@@ -243,7 +265,8 @@ class Connection(ConversationItems):
         self.items.append(item)
         await self.send(wire.event("conversation.item.added", previous_item_id=previous, item=item))
         await self.send(wire.event("conversation.item.done", previous_item_id=previous, item=item))
-        heard = self.shared.script.hear()
+        if heard is None:
+            heard = self.shared.script.hear()
         if heard is None:
             await self.fail("a user turn was committed but the script has nothing left to hear")
             if self.transcription_enabled:

@@ -55,6 +55,9 @@ class ResponseRecord:
     """``audio_end_ms`` of a client ``conversation.item.truncate`` on one of its messages."""
     first_output_at: float | None = None
     """When the first delta (audio, transcript, text) or function call went out."""
+    audio_late_s: float = 0.0
+    """How far behind its schedule (``stream_speed`` x real time from the first delta) the
+    latest audio delta went out: the fake's own pacing error, near 0 unless its loop is busy."""
     done_at: float | None = None
 
     @property

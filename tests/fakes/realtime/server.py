@@ -190,6 +190,15 @@ class FakeRealtime:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    # -- server-side turns ----------------------------------------------------------------------
+
+    async def user_turn(self, text: str, *, connection: int = -1) -> None:
+        """A caller turn on one connection (default the newest) that the server detects without
+        audio: ``speech_started``, ``speech_stopped``, the user item heard as ``text`` and, with
+        server turn detection, a response from the policy (``trigger == "user_turn"``). For
+        clients whose caller audio cannot reach the session, e.g. LiveKit's simulated jobs."""
+        await self.connections[connection].user_turn(text)
+
     # -- fault injection ------------------------------------------------------------------------
 
     def drop_connections(self, *, refuse_reconnect: bool = False) -> None:

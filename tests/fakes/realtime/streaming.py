@@ -255,9 +255,13 @@ class ResponseStreamer:
         transcript = ""
         sent_words = 0
         self.item_audio_ms[item_id] = 0.0
+        started = time.monotonic()
         for chunk in range(chunks):
-            if chunk > 0 and await self._pause(active, interval):
+            # paced against the start, so time spent sending is not added to every interval
+            due = started + chunk * interval
+            if chunk > 0 and await self._pause(active, due - time.monotonic()):
                 break
+            record.audio_late_s = max(record.audio_late_s, time.monotonic() - due)
             if record.first_output_at is None:
                 record.first_output_at = time.monotonic()
             upto = math.ceil((chunk + 1) * len(words) / chunks)
