@@ -129,7 +129,8 @@ async def test_health_is_503_while_the_worker_is_not_registered(
         with logged_process([str(TANDEM), "responder", "start"], env, tmp_path) as worker:
             summary = await until_summary(worker, health, "processes_ready")
             assert not summary["registered"]
-            assert livekit.handshakes >= 1
+            # its job processes can be ready before it first tries LiveKit (a busy machine)
+            await asyncio.wait_for(livekit.handshake_seen.wait(), 120)
             assert await health_of(health) == (503, "not registered with LiveKit")
             assert await worker.stop() == 0
 

@@ -6,6 +6,8 @@ as a server does for bad credentials. It dispatches no jobs (a job needs a real 
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import WSMsgType, web
 from livekit.protocol import agent, models
 
@@ -23,6 +25,7 @@ class FakeLiveKit(LocalServer):
         self.registrations: list[agent.RegisterWorkerRequest] = []
         self.updates: list[agent.UpdateWorkerStatus] = []
         self.handshakes = 0
+        self.handshake_seen = asyncio.Event()  # set at the first handshake, refused or not
 
     def routes(self, app: web.Application) -> None:
         """The agent endpoint."""
@@ -30,6 +33,7 @@ class FakeLiveKit(LocalServer):
 
     async def _agent(self, request: web.Request) -> web.StreamResponse:
         self.handshakes += 1
+        self.handshake_seen.set()
         if self.refuse or not request.headers.get("Authorization", "").startswith("Bearer "):
             return web.Response(status=401, text="invalid token")
         ws = web.WebSocketResponse()
