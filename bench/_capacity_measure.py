@@ -8,16 +8,16 @@ import contextlib
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from bench._pool_stack import machine_busy_s, session_events
-from bench.thinker_capacity import cpu_s
+from bench._pool_stack import cpu_of, machine_busy_s, session_events
 from bench.worker_dispatch import smaps_mb
 from shared.bus._replies import range_entries
 from shared.errors import WireFormatError
@@ -43,15 +43,6 @@ def family(pid: int) -> list[int]:
         found += children
         frontier = children
     return found
-
-
-def cpu_of(pids: Iterable[int]) -> float:
-    """User + system CPU seconds the live ones of ``pids`` have used."""
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            total += cpu_s(pid)
-    return total
 
 
 def talks_to(pid: int, port: int) -> bool:
@@ -85,8 +76,9 @@ class CpuSnapshot:
     @classmethod
     def take(cls, at: float, worker: int, others: Mapping[str, int]) -> CpuSnapshot:
         """Now: the worker and its descendants, each of ``others`` (name to pid), the machine."""
-        by_role = {name: cpu_of([pid]) for name, pid in others.items()}
-        return cls(at, cpu_of(family(worker)), by_role, machine_busy_s())
+        by_role = cpu_of(dict(others))
+        responder = sum(cpu_of({str(pid): pid for pid in family(worker)}).values())
+        return cls(at, responder, by_role, machine_busy_s())
 
     def cores_since(self, before: CpuSnapshot) -> dict[str, float]:
         """Cores used on average between ``before`` and this snapshot: the responder (worker and
@@ -122,17 +114,9 @@ def memory(worker: int, fake_port: int) -> dict[str, float]:
         "uss_total": round(totals["uss"], 1),
         "worker_rss": round(smaps_mb(worker)["rss"], 1),
         "busy_job_processes": len(busy_uss),
-        "busy_job_rss_p50": round(_median(busy_rss), 1),
-        "busy_job_uss_p50": round(_median(busy_uss), 1),
+        "busy_job_rss_p50": round(median(busy_rss) if busy_rss else 0.0, 1),
+        "busy_job_uss_p50": round(median(busy_uss) if busy_uss else 0.0, 1),
     }
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 async def lag_buckets(client: httpx.AsyncClient, metrics_url: str) -> dict[float, float]:
