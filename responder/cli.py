@@ -194,9 +194,8 @@ def _settings(selector: str | None, *, demo: bool, livekit: bool) -> tuple[Setti
     from shared.errors import ConfigError
 
     settings = settings_or_exit(sections=("bus", "tools", "responder", "session", "sip"))
-    if settings.responder.metrics_port:
-        # before LiveKit is first imported (below), so the worker's own series are merged too
-        use_multiprocess_metrics()
+    # before LiveKit is first imported (below), so the worker's own series are merged too
+    use_multiprocess_metrics(settings.responder.metrics_port)
     from responder.models import resolve_speech_mode
 
     if livekit:

@@ -21,12 +21,15 @@ import tempfile
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def use_multiprocess_metrics() -> str:
-    """The directory the worker's processes write their samples to: ``PROMETHEUS_MULTIPROC_DIR``
-    if set, else a private one (removed at exit) put in the environment, so job processes
-    inherit it and later calls return the same. Call it before importing LiveKit or
-    :mod:`responder.worker`; called later, the worker's own process keeps its series in memory
-    (only the job processes' are merged)."""
+def use_multiprocess_metrics(metrics_port: int) -> str | None:
+    """The directory the worker's processes write their samples to, for a worker serving
+    ``/metrics`` on ``metrics_port`` (None, and nothing chosen, when it is 0: no scrape).
+    ``PROMETHEUS_MULTIPROC_DIR`` if set, else a private one (removed at exit) put in the
+    environment, so job processes inherit it and later calls return the same. Call it before
+    importing LiveKit or :mod:`responder.worker`; called later, the worker's own process keeps
+    its series in memory (only the job processes' are merged)."""
+    if not metrics_port:
+        return None
     path = os.environ.get(VARIABLE)
     if not path:
         path = tempfile.mkdtemp(prefix="tandem-metrics-")

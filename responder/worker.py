@@ -269,7 +269,7 @@ def build_server(settings: Settings, profile: Profile | None = None) -> TandemSe
     discover_tools(settings, profile)  # a broken plugin or a missing tool stops it here
     BudgetPolicy.for_call(settings, profile)  # so does a budget override the profile refuses
     call_guardrails(settings, profile)  # and a guardrail classifier that cannot be loaded
-    metrics_dir = use_multiprocess_metrics() if r.metrics_port else None
+    metrics_dir = use_multiprocess_metrics(r.metrics_port)
     server = TandemServer(
         settings,
         setup_fnc=functools.partial(prewarm, settings, profile),

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 def main(rooms: list[str]) -> None:
     """Run the worker and one simulated job in each of ``rooms`` until SIGTERM."""
     settings = settings_or_exit(sections=("bus", "tools", "responder"))
-    if settings.responder.metrics_port:
-        use_multiprocess_metrics()  # as `tandem responder start` does, before LiveKit's import
+    # as `tandem responder start` does, before LiveKit's import
+    use_multiprocess_metrics(settings.responder.metrics_port)
     from responder.runner import serve
     from responder.worker import build_server
 
