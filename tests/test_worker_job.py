@@ -9,6 +9,9 @@ import asyncio
 import re
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,14 @@ import pytest
 from shared.embedded_redis import EmbeddedRedis
 from shared.thinker_process import ThinkerProcess
 from tests.fakes.realtime import Call, FakeRealtime, Reply, ReplyRequest, Say, Script
-from tests.worker_process import clean_env, free_port, http_get, logged_process, pid_alive
+from tests.worker_process import (
+    LoggedProcess,
+    clean_env,
+    free_port,
+    http_get,
+    logged_process,
+    pid_alive,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -65,69 +75,85 @@ def _session_tools(session: dict[str, Any]) -> set[str]:
     return {tool.get("name") for tool in session.get("tools", [])}
 
 
-async def test_a_simulated_job_runs_the_call_in_a_job_process_and_drains_on_sigterm(
-    tmp_path: Path, redis_server: EmbeddedRedis
-) -> None:
-    prefix = f"job{uuid.uuid4().hex[:8]}"
-    health, metrics = free_port(), free_port()
+@dataclass
+class RunningWorker:
+    """The worker process with simulated jobs, the fake realtime model its calls talk to, and
+    its health and metrics ports."""
+
+    worker: LoggedProcess
+    fake: FakeRealtime
+    health: int
+    metrics: int
+
+
+@asynccontextmanager
+async def worker_with_a_thinker(
+    tmp_path: Path, redis_url: str, rooms: list[str], **extra: str
+) -> AsyncIterator[RunningWorker]:
+    """A real thinker and ``python -m tests.fakes.simulated_job ROOMS...`` on one bus (a prefix
+    of their own) against the fake realtime model; ``extra``: more worker environment."""
     env = clean_env(
-        REDIS_URL=redis_server.url, TANDEM_BUS_PREFIX=prefix, TANDEM_PROFILE="restaurant"
+        REDIS_URL=redis_url,
+        TANDEM_BUS_PREFIX=f"job{uuid.uuid4().hex[:8]}",
+        TANDEM_PROFILE="restaurant",
     )
-    thinker = ThinkerProcess(redis_server.url, tmp_path / "thinker.log", env=env)
+    health, metrics = free_port(), free_port()
+    thinker = ThinkerProcess(redis_url, tmp_path / "thinker.log", env=env)
     async with FakeRealtime(Script(policy=model_policy), strict=False) as fake:
-        worker_env = responder_env(env, fake, health, metrics)
-        args = [sys.executable, "-m", "tests.fakes.simulated_job", "room-7"]
+        worker_env = responder_env(env, fake, health, metrics, **extra)
+        args = [sys.executable, "-m", "tests.fakes.simulated_job", *rooms]
         await asyncio.to_thread(thinker.start)
         try:
             with logged_process(args, worker_env, tmp_path) as worker:
-                started = await worker.until_logged("call starting", limit_s=120)
-                job_pid = int(started["pid"])
-                assert job_pid != worker.pid  # the call runs in a job process of LiveKit's pool
-
-                # the job reached the realtime model with tandem's session
-                await fake.wait_until(
-                    lambda: "delegate" in _session_tools(fake.session), limit_s=30
-                )
-                assert {"delegate", "cancel_request"} <= _session_tools(fake.session)
-                assert "call the `delegate` tool" in fake.session.get("instructions", "")
-
-                # the greeting delegated; the thinker's answer came back over Redis and was spoken
-                def answered() -> bool:
-                    return any("Friday" in " ".join(r.said) for r in fake.responses[1:])
-
-                await fake.wait_until(answered, limit_s=60)
-                outputs = [
-                    i.output or "" for i in fake.conversation if i.type == "function_call_output"
-                ]
-                assert any("Friday" in output for output in outputs), outputs
-
-                probe = await http_get(f"http://127.0.0.1:{health}/worker")
-                assert probe is not None
-                assert probe.json()["active_jobs"] == 1
-                scrape = await http_get(f"http://127.0.0.1:{metrics}/metrics")
-                assert scrape is not None
-                assert 'tandem_responder_tasks_total{outcome="answered"} 1.0' in scrape.text
-                assert "tandem_responder_calls_active 1.0" in scrape.text.splitlines()
-                # job processes' own series reach the merged scrape: memory per pid, the build
-                assert f'tandem_responder_job_resident_memory_bytes{{pid="{job_pid}"}}' in (
-                    scrape.text
-                )
-                assert "tandem_build_info{" in scrape.text
-                # and the worker's own process's: LiveKit's count of its running jobs
-                assert re.search(r"^lk_agents_active_job_count\{[^}]*\} 1\.0$", scrape.text, re.M)
-
-                status = await worker.stop()
-                assert status == 0, worker.text()
-                assert worker.find(
-                    "draining: no new calls; live calls have until the drain timeout to end"
-                )
-                ended = worker.find("call ended")
-                assert [int(record["pid"]) for record in ended] == [job_pid]
-                assert not pid_alive(job_pid)
-                assert "non-zero exit code" not in worker.text()
-                assert "Traceback" not in worker.text()
+                yield RunningWorker(worker, fake, health, metrics)
         finally:
             await asyncio.to_thread(thinker.stop)
+
+
+async def test_a_simulated_job_runs_the_call_in_a_job_process_and_drains_on_sigterm(
+    tmp_path: Path, redis_server: EmbeddedRedis
+) -> None:
+    async with worker_with_a_thinker(tmp_path, redis_server.url, ["room-7"]) as running:
+        worker, fake = running.worker, running.fake
+        health, metrics = running.health, running.metrics
+        started = await worker.until_logged("call starting", limit_s=120)
+        job_pid = int(started["pid"])
+        assert job_pid != worker.pid  # the call runs in a job process of LiveKit's pool
+
+        # the job reached the realtime model with tandem's session
+        await fake.wait_until(lambda: "delegate" in _session_tools(fake.session), limit_s=30)
+        assert {"delegate", "cancel_request"} <= _session_tools(fake.session)
+        assert "call the `delegate` tool" in fake.session.get("instructions", "")
+
+        # the greeting delegated; the thinker's answer came back over Redis and was spoken
+        def answered() -> bool:
+            return any("Friday" in " ".join(r.said) for r in fake.responses[1:])
+
+        await fake.wait_until(answered, limit_s=60)
+        outputs = [i.output or "" for i in fake.conversation if i.type == "function_call_output"]
+        assert any("Friday" in output for output in outputs), outputs
+
+        probe = await http_get(f"http://127.0.0.1:{health}/worker")
+        assert probe is not None
+        assert probe.json()["active_jobs"] == 1
+        scrape = await http_get(f"http://127.0.0.1:{metrics}/metrics")
+        assert scrape is not None
+        assert 'tandem_responder_tasks_total{outcome="answered"} 1.0' in scrape.text
+        assert "tandem_responder_calls_active 1.0" in scrape.text.splitlines()
+        # job processes' own series reach the merged scrape: memory per pid, the build
+        assert f'tandem_responder_job_resident_memory_bytes{{pid="{job_pid}"}}' in (scrape.text)
+        assert "tandem_build_info{" in scrape.text
+        # and the worker's own process's: LiveKit's count of its running jobs
+        assert re.search(r"^lk_agents_active_job_count\{[^}]*\} 1\.0$", scrape.text, re.M)
+
+        status = await worker.stop()
+        assert status == 0, worker.text()
+        assert worker.find("draining: no new calls; live calls have until the drain timeout to end")
+        ended = worker.find("call ended")
+        assert [int(record["pid"]) for record in ended] == [job_pid]
+        assert not pid_alive(job_pid)
+        assert "non-zero exit code" not in worker.text()
+        assert "Traceback" not in worker.text()
 
 
 async def test_with_the_thread_executor_calls_run_in_the_worker_process_and_share_its_series(
@@ -137,44 +163,32 @@ async def test_with_the_thread_executor_calls_run_in_the_worker_process_and_shar
     (each prewarmed, with one set of metric series for the process: registering them twice
     would fail the second prewarm), both delegating through the thinker, both ended cleanly on
     SIGTERM."""
-    prefix = f"thr{uuid.uuid4().hex[:8]}"
-    health, metrics = free_port(), free_port()
-    env = clean_env(
-        REDIS_URL=redis_server.url, TANDEM_BUS_PREFIX=prefix, TANDEM_PROFILE="restaurant"
-    )
-    thinker = ThinkerProcess(redis_server.url, tmp_path / "thinker.log", env=env)
-    async with FakeRealtime(Script(policy=model_policy), strict=False) as fake:
-        worker_env = responder_env(
-            env, fake, health, metrics, TANDEM_RESPONDER_JOB_EXECUTOR="thread"
-        )
-        args = [sys.executable, "-m", "tests.fakes.simulated_job", "room-a", "room-b"]
-        await asyncio.to_thread(thinker.start)
-        try:
-            with logged_process(args, worker_env, tmp_path) as worker:
-                await worker.until_logged("call started", limit_s=120)
+    rooms = ["room-a", "room-b"]
+    thread = {"TANDEM_RESPONDER_JOB_EXECUTOR": "thread"}
+    async with worker_with_a_thinker(tmp_path, redis_server.url, rooms, **thread) as running:
+        worker, fake, metrics = running.worker, running.fake, running.metrics
+        await worker.until_logged("call started", limit_s=120)
 
-                def both_answered() -> bool:
-                    spoken = [" ".join(r.said) for r in fake.responses]
-                    return len(fake.connections) == 2 and sum("Friday" in s for s in spoken) == 2
+        def both_answered() -> bool:
+            spoken = [" ".join(r.said) for r in fake.responses]
+            return len(fake.connections) == 2 and sum("Friday" in s for s in spoken) == 2
 
-                await fake.wait_until(both_answered, limit_s=90)
-                starting = worker.find("call starting")
-                assert [int(record["pid"]) for record in starting] == [worker.pid] * 2
+        await fake.wait_until(both_answered, limit_s=90)
+        starting = worker.find("call starting")
+        assert [int(record["pid"]) for record in starting] == [worker.pid] * 2
 
-                scrape = await http_get(f"http://127.0.0.1:{metrics}/metrics")
-                assert scrape is not None
-                lines = scrape.text.splitlines()
-                assert 'tandem_responder_tasks_total{outcome="answered"} 2.0' in lines
-                assert "tandem_responder_calls_active 2.0" in lines
-                memory = [line for line in lines if "job_resident_memory_bytes{" in line]
-                assert [line.split("}")[0] for line in memory] == [
-                    f'tandem_responder_job_resident_memory_bytes{{pid="{worker.pid}"'
-                ]
+        scrape = await http_get(f"http://127.0.0.1:{metrics}/metrics")
+        assert scrape is not None
+        lines = scrape.text.splitlines()
+        assert 'tandem_responder_tasks_total{outcome="answered"} 2.0' in lines
+        assert "tandem_responder_calls_active 2.0" in lines
+        memory = [line for line in lines if "job_resident_memory_bytes{" in line]
+        assert [line.split("}")[0] for line in memory] == [
+            f'tandem_responder_job_resident_memory_bytes{{pid="{worker.pid}"'
+        ]
 
-                status = await worker.stop()
-                assert status == 0, worker.text()
-                assert len(worker.find("call ended")) == 2
-                assert "Duplicated timeseries" not in worker.text()
-                assert "Traceback" not in worker.text()
-        finally:
-            await asyncio.to_thread(thinker.stop)
+        status = await worker.stop()
+        assert status == 0, worker.text()
+        assert len(worker.find("call ended")) == 2
+        assert "Duplicated timeseries" not in worker.text()
+        assert "Traceback" not in worker.text()
